@@ -1,0 +1,36 @@
+"""Tiny, fast configurations built from the real config files."""
+import os
+
+import torch
+
+from nl_detectron.engine import load_config
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEMO_CONFIG = os.path.join(REPO_ROOT, "configs", "demo", "mask_rcnn_R50_NL_shapes.yaml")
+
+
+def small_cfg(*opts, config_file=DEMO_CONFIG):
+    """The demo config at 128 pixels, on CPU, with ``opts`` (KEY, VALUE, ...) on top."""
+    return load_config(
+        config_file,
+        [
+            "MODEL.DEVICE", "cpu",
+            "INPUT.MIN_SIZE_TRAIN", (128,), "INPUT.MAX_SIZE_TRAIN", 128,
+            "INPUT.MIN_SIZE_TEST", 128, "INPUT.MAX_SIZE_TEST", 128,
+            *opts,
+        ],
+    )
+
+
+def baseline_cfg(*opts, **kwargs):
+    """``small_cfg`` with detectron2's own backbone: the NL model's baseline twin."""
+    return small_cfg("MODEL.BACKBONE.NAME", "build_resnet_fpn_backbone", *opts, **kwargs)
+
+
+def random_image_inputs(num_images=1, size=128, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return [
+        {"image": torch.randint(0, 256, (3, size, size), generator=generator).float(),
+         "height": size, "width": size}
+        for _ in range(num_images)
+    ]

@@ -1,0 +1,140 @@
+import pytest
+import torch
+
+from nl_detectron.layers import MODES, NonLocalBlock2d, nonlocal_fast, nonlocal_naive
+
+# float64 on small maps: the fast paths must agree with the naive formula to this tolerance.
+TOL = dict(rtol=1e-9, atol=1e-10)
+
+
+def _perturb(block, std=0.5):
+    """Make W_z (and the norm's scale) non-zero, so that the block is no longer the identity."""
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for p in block.parameters():
+            p.add_(torch.randn_like(p) * std)
+    return block
+
+
+@pytest.mark.parametrize("norm", ["", "BN", "GN", "FrozenBN", "SyncBN"])
+@pytest.mark.parametrize("mode", MODES)
+def test_identity_at_init(mode, norm):
+    torch.manual_seed(0)
+    block = NonLocalBlock2d(64, mode=mode, norm=norm)
+    block.train(norm not in ("", "FrozenBN"))  # BN/SyncBN in train mode use batch statistics
+    x = torch.randn(2, 64, 9, 11)
+    assert torch.equal(block(x), x)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_not_identity_after_perturbing_w_z(mode):
+    block = _perturb(NonLocalBlock2d(64, mode=mode, norm="GN"))
+    x = torch.randn(2, 64, 8, 8)
+    assert (block(x) - x).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("sub_sample", [False, True])
+@pytest.mark.parametrize("mode", MODES)
+def test_fast_equals_naive_outputs_and_gradients(mode, sub_sample):
+    torch.manual_seed(0)
+    fast = _perturb(NonLocalBlock2d(16, mode=mode, sub_sample=sub_sample)).double()
+    naive = NonLocalBlock2d(16, mode=mode, sub_sample=sub_sample, impl="naive").double()
+    naive.load_state_dict(fast.state_dict())
+    x = torch.randn(2, 16, 7, 9, dtype=torch.float64)
+    x_fast, x_naive = x.clone().requires_grad_(), x.clone().requires_grad_()
+    out_fast, out_naive = fast(x_fast), naive(x_naive)
+    torch.testing.assert_close(out_fast, out_naive, **TOL)
+    weight = torch.randn_like(out_fast)
+    (out_fast * weight).sum().backward()
+    (out_naive * weight).sum().backward()
+    torch.testing.assert_close(x_fast.grad, x_naive.grad, **TOL)
+    naive_grads = dict(naive.named_parameters())
+    for name, p in fast.named_parameters():
+        torch.testing.assert_close(p.grad, naive_grads[name].grad, **TOL, msg=name)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_naive_is_the_papers_formula(mode):
+    """An explicit loop over i and j of y_i = 1/C(x) sum_j f(x_i, x_j) g(x_j)."""
+    torch.manual_seed(0)
+    theta, phi, g = (torch.randn(1, n, 3, dtype=torch.float64) for n in (5, 4, 4))
+    w = torch.randn(1, 6, 1, 1, dtype=torch.float64)
+    y = torch.zeros(1, 5, 3, dtype=torch.float64)
+    for i in range(5):
+        if mode == "concatenation":
+            f = [torch.relu(w.flatten() @ torch.cat([theta[0, i], phi[0, j]])) for j in range(4)]
+        else:
+            f = [theta[0, i] @ phi[0, j] for j in range(4)]
+        f = torch.stack(f)
+        weights = torch.softmax(f, 0) if "gaussian" in mode else f / 4
+        y[0, i] = (weights[:, None] * g[0]).sum(0)
+    for op in (nonlocal_naive, nonlocal_fast):
+        torch.testing.assert_close(op(theta, phi, g, mode, concat_weight=w), y, **TOL)
+
+
+def test_gaussian_uses_x_itself():
+    block = NonLocalBlock2d(8, mode="gaussian", sub_sample=False)
+    assert not hasattr(block, "theta") and not hasattr(block, "phi")
+    x = torch.randn(1, 8, 3, 3)
+    theta, phi, _ = block.embed(x)
+    assert torch.equal(theta, x.flatten(2).transpose(1, 2))
+
+
+def test_paper_parts_and_shapes():
+    block = NonLocalBlock2d(32, mode="concatenation", norm="GN")
+    assert block.theta.out_channels == block.phi.out_channels == block.g.out_channels == 16
+    assert block.out.in_channels == 16 and block.out.out_channels == 32
+    assert block.concat_project.weight.shape == (1, 32, 1, 1)
+    assert isinstance(block.norm, torch.nn.GroupNorm)
+    _, phi, g = block.embed(torch.randn(2, 32, 10, 12))
+    assert phi.shape == g.shape == (2, 30, 16)  # 2x2 subsampling of phi and g
+
+
+@pytest.mark.parametrize("sub_sample", [False, True])
+@pytest.mark.parametrize("mode", MODES)
+def test_attention_map_rows_are_the_normalised_weights(mode, sub_sample):
+    torch.manual_seed(0)
+    block = NonLocalBlock2d(16, mode=mode, sub_sample=sub_sample, impl="naive").double()
+    x = torch.randn(1, 16, 6, 8, dtype=torch.float64)
+    queries = [[0, 0], [5, 7], [2, 3]]
+    maps = block.attention_map(x, queries)
+    grid = (3, 4) if sub_sample else (6, 8)
+    assert maps.shape == (1, 3, *grid)
+    # y at a query = its weights applied to g: compare with the block's own y there.
+    theta, phi, g = block.embed(x)
+    y = nonlocal_naive(theta, phi, g, mode, concat_weight=block._concat_weight())
+    for k, (r, c) in enumerate(queries):
+        torch.testing.assert_close(maps[0, k].reshape(-1) @ g[0], y[0, r * 8 + c], **TOL)
+    if "gaussian" in mode:
+        torch.testing.assert_close(maps.sum((2, 3)), torch.ones(1, 3, dtype=torch.float64))
+
+
+def test_attention_map_rejects_positions_outside_the_grid():
+    block = NonLocalBlock2d(8)
+    with pytest.raises(ValueError, match=r"\[\[6, 0\]\]"):
+        block.attention_map(torch.randn(1, 8, 6, 6), [[6, 0]])
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(mode="cosine"), "'cosine'.*embedded_gaussian"),
+        (dict(inter_channels=0), "inter_channels.*0"),
+        (dict(inter_channels=-4), "inter_channels.*-4"),
+        (dict(mode="dot_product", use_scale=True), "use_scale.*dot_product"),
+        (dict(impl="flash"), "'flash'"),
+    ],
+)
+def test_bad_arguments_name_the_value(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        NonLocalBlock2d(64, **kwargs)
+
+
+def test_use_scale_divides_by_sqrt_inter_channels():
+    torch.manual_seed(0)
+    block = _perturb(NonLocalBlock2d(32, sub_sample=False, use_scale=True)).double()
+    x = torch.randn(1, 32, 4, 4, dtype=torch.float64)
+    theta, phi, g = block.embed(x)
+    expected = torch.softmax(theta @ phi.transpose(1, 2) / 4.0, dim=-1) @ g  # sqrt(16) = 4
+    y = nonlocal_fast(theta, phi, g, "embedded_gaussian", scale=block.scale)
+    torch.testing.assert_close(y, expected, **TOL)

@@ -1,0 +1,44 @@
+#!/usr/bin/env python
+"""
+Draw a trained model's predictions on images (files, folders or globs), as detectron2's demo:
+
+    python tools/demo.py --config-file configs/mask_rcnn_R50_NL.yaml --input images/ \
+        --output predictions/ MODEL.WEIGHTS model_final.pth
+"""
+import argparse
+import logging
+
+import tqdm
+
+from detectron2.utils.logger import setup_logger
+
+from nl_detectron.engine import load_config
+from nl_detectron.predictor import draw_predictions, expand_inputs, set_confidence_threshold
+
+
+def get_parser():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config-file", required=True, metavar="FILE")
+    parser.add_argument("--input", nargs="+", required=True, help="image files, folders, globs")
+    parser.add_argument("--output", required=True, help="folder for the drawn predictions")
+    parser.add_argument("--confidence-threshold", type=float, default=0.5)
+    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ...")
+    return parser
+
+
+def main(argv=None):
+    args = get_parser().parse_args(argv)
+    setup_logger(name="nl_detectron")
+    logger = setup_logger()
+    cfg = load_config(args.config_file, args.opts)
+    set_confidence_threshold(cfg, args.confidence_threshold)
+    cfg.freeze()
+    paths = expand_inputs(args.input)
+    written, skipped = draw_predictions(cfg, paths, args.output, progress=tqdm.tqdm)
+    logger.info(f"Wrote {len(written)} pictures to {args.output}; skipped {len(skipped)} inputs")
+    return 1 if skipped and not written else 0
+
+
+if __name__ == "__main__":
+    logging.captureWarnings(True)
+    raise SystemExit(main())

@@ -1,0 +1,23 @@
+#!/usr/bin/env python
+"""
+Train or evaluate an nl_detectron model, as detectron2's tools/train_net.py:
+
+    python tools/train_net.py --config-file configs/mask_rcnn_R50_NL.yaml --num-gpus 8
+    python tools/train_net.py --config-file configs/mask_rcnn_R50_NL.yaml --eval-only \
+        MODEL.WEIGHTS /path/to/model_final.pth
+"""
+from detectron2.engine import default_argument_parser, launch
+
+from nl_detectron.engine import main
+
+if __name__ == "__main__":
+    args = default_argument_parser().parse_args()
+    print("Command Line Args:", args)
+    launch(
+        main,
+        args.num_gpus,
+        num_machines=args.num_machines,
+        machine_rank=args.machine_rank,
+        dist_url=args.dist_url,
+        args=(args,),
+    )
