@@ -162,12 +162,24 @@ def run(cmd, **kwargs):
     return result
 
 
-def check_python(code):
-    """Run ``code`` in a fresh interpreter; return its stdout, or None when it fails."""
-    result = subprocess.run(
+def _run_python(code):
+    return subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=tempfile.gettempdir()
     )
+
+
+def check_python(code):
+    """Run ``code`` in a fresh interpreter; return its stdout, or None when it fails."""
+    result = _run_python(code)
     return result.stdout.strip() if result.returncode == 0 else None
+
+
+def require_python(code, what):
+    """Like ``check_python``, but a failure raises, with the end of the error it printed."""
+    result = _run_python(code)
+    if result.returncode != 0:
+        raise SetupError(f"{what}:\n{result.stderr.strip()[-2000:]}")
+    return result.stdout.strip()
 
 
 def pip(*args):
@@ -181,9 +193,7 @@ def ensure_torch():
         return
     log(f"no working torch + torchvision; installing {' '.join(TORCH_PIN)}")
     pip("install", *TORCH_PIN)
-    found = check_python(TORCH_CHECK)
-    if not found:
-        raise SetupError("torch + torchvision were installed but torchvision.ops.nms still fails")
+    found = require_python(TORCH_CHECK, "torch + torchvision were installed but fail the check")
     log(f"installed torch + torchvision {found}")
 
 
@@ -284,9 +294,7 @@ def ensure_detectron2(wheel_dir, rebuild=False):
     wheel = build_detectron2_wheel(wheel_dir)
     pip("install", "--force-reinstall", "--no-deps", wheel)
     pip("install", *D2_REQUIREMENTS)
-    found = check_python(D2_CHECK)
-    if not found:
-        raise SetupError("detectron2 was built and installed but does not import; see above")
+    found = require_python(D2_CHECK, "detectron2 was built and installed but fails the check")
     log(f"built and installed detectron2 {found} (wheel: {wheel})")
 
 

@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+import torch
+
+from detectron2.data import DatasetCatalog, detection_utils
+from detectron2.structures import Instances
+
+from nl_detectron.evaluation import build_coco_evaluator, coco_tasks
+from tests.helpers import small_cfg
+
+
+def _ground_truth_as_predictions(dataset_dicts):
+    inputs, outputs = [], []
+    for d in dataset_dicts:
+        # as DatasetMapper leaves them: keypoints (K, 3)
+        annos = [dict(a, keypoints=np.reshape(a["keypoints"], (-1, 3))) for a in d["annotations"]]
+        gt = detection_utils.annotations_to_instances(
+            annos, (d["height"], d["width"]), mask_format="bitmask"
+        )
+        pred = Instances(gt.image_size)
+        pred.pred_boxes = gt.gt_boxes
+        pred.scores = torch.ones(len(gt))
+        pred.pred_classes = gt.gt_classes
+        pred.pred_masks = gt.gt_masks.tensor
+        keypoints = gt.gt_keypoints.tensor.clone()
+        keypoints[:, :, 2] = 1.0  # score column
+        pred.pred_keypoints = keypoints
+        inputs.append({"image_id": d["image_id"]})
+        outputs.append({"instances": pred})
+    return inputs, outputs
+
+
+def test_coco_tasks_follow_the_model():
+    assert coco_tasks(small_cfg()) == ("bbox", "segm")
+    assert coco_tasks(small_cfg("MODEL.KEYPOINT_ON", True)) == ("bbox", "segm", "keypoints")
+
+
+def test_coco_evaluation_of_the_ground_truth_is_perfect(tmp_path):
+    cfg = small_cfg(
+        "MODEL.KEYPOINT_ON", True, "TEST.KEYPOINT_OKS_SIGMAS", [0.05, 0.05, 0.05, 0.05]
+    )
+    dataset = DatasetCatalog.get("nl_demo_shapes_val")
+    evaluator = build_coco_evaluator(cfg, "nl_demo_shapes_val", str(tmp_path))
+    evaluator.reset()
+    evaluator.process(*_ground_truth_as_predictions(dataset))
+    results = evaluator.evaluate()
+    assert set(results) == {"bbox", "segm", "keypoints"}
+    for task in results:
+        assert results[task]["AP"] == pytest.approx(100.0), (task, results[task])
+    assert (tmp_path / "coco_instances_results.json").exists()
+
+
+def test_coco_evaluation_of_wrong_classes_is_poor(tmp_path):
+    """The check above can fail: shifting every class gives no true positive."""
+    dataset = DatasetCatalog.get("nl_demo_shapes_val")
+    inputs, outputs = _ground_truth_as_predictions(dataset)
+    for out in outputs:
+        out["instances"].pred_classes = (out["instances"].pred_classes + 1) % 3
+    evaluator = build_coco_evaluator(small_cfg(), "nl_demo_shapes_val", str(tmp_path))
+    evaluator.reset()
+    evaluator.process(inputs, outputs)
+    assert evaluator.evaluate()["bbox"]["AP"] == pytest.approx(0.0)

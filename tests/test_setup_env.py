@@ -1,0 +1,66 @@
+"""The detectron2 build recipe of tools/setup_env.py, and the detectron2 it installs."""
+import importlib.util
+import os
+import types
+
+import pytest
+
+from tests.helpers import REPO_ROOT
+
+spec = importlib.util.spec_from_file_location(
+    "setup_env", os.path.join(REPO_ROOT, "tools", "setup_env.py")
+)
+setup_env = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(setup_env)
+
+
+def test_numpy_aliases_are_replaced_and_nothing_else():
+    text = (
+        "a.astype(np.bool)\nnp.zeros(3, dtype=np.int)\nnp.float)\nx = np.str\n"
+        "np.float32 np.int64 np.bool_ np.integer np.floating mynp.int"
+    )
+    assert setup_env._numpy_aliases(text) == (
+        "a.astype(bool)\nnp.zeros(3, dtype=int)\nfloat)\nx = str\n"
+        "np.float32 np.int64 np.bool_ np.integer np.floating mynp.int"
+    )
+
+
+def test_c_stub_names_the_operator_and_the_remedy():
+    stub = types.ModuleType("_C")
+    exec(setup_env.C_STUB, stub.__dict__)
+    with pytest.raises(RuntimeError, match=r"_C\.box_iou_rotated is a C\+\+.*Build detectron2"):
+        stub.box_iou_rotated
+    assert not stub.has_cuda() and "pure-Python" in stub.get_compiler_version()
+    with pytest.raises(AttributeError):
+        stub.__wrapped__
+
+
+def test_a_patch_that_changes_nothing_fails_loudly(tmp_path):
+    (tmp_path / "detectron2").mkdir()
+    (tmp_path / "detectron2" / "x.py").write_text("import numpy as np\n")
+    with pytest.raises(setup_env.SetupError, match="removed NumPy aliases changed nothing"):
+        setup_env.patch_sources(str(tmp_path))
+
+
+ours = (setup_env.installed_detectron2_version() or "").startswith("0.6+nlpurepy")
+
+
+@pytest.mark.skipif(not ours, reason="detectron2 is the user's own build, not ours")
+def test_our_detectron2_build():
+    import torch
+    from detectron2 import _C, model_zoo
+    from detectron2.layers import DeformConv
+    from detectron2.structures import RotatedBoxes, pairwise_iou_rotated
+    from detectron2.utils.analysis import FlopCountAnalysis  # noqa: F401 (caffe2-free import)
+    from detectron2.utils.collect_env import collect_env_info
+
+    assert os.path.exists(model_zoo.get_config_file("COCO-Keypoints/keypoint_rcnn_R_50_FPN_1x.yaml"))
+    assert "pure-Python" in collect_env_info()
+    boxes = RotatedBoxes(torch.tensor([[5.0, 5.0, 2.0, 2.0, 0.0]]))
+    with pytest.raises(RuntimeError, match="box_iou_rotated"):
+        pairwise_iou_rotated(boxes, boxes)
+    with pytest.raises(RuntimeError, match="COCOevalAccumulate"):
+        _C.COCOevalAccumulate
+    # On CPU, v0.6 runs deformable convolution through torchvision, without C++ ops of its own.
+    conv = DeformConv(4, 4, 3, padding=1)
+    assert conv(torch.randn(1, 4, 5, 5), torch.zeros(1, 18, 5, 5)).shape == (1, 4, 5, 5)
