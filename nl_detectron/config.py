@@ -36,3 +36,7 @@ def add_nonlocal_config(cfg):
     cfg.MODEL.NONLOCAL.AFTER_BLOCKS.RES3 = []
     cfg.MODEL.NONLOCAL.AFTER_BLOCKS.RES4 = [-2]
     cfg.MODEL.NONLOCAL.AFTER_BLOCKS.RES5 = []
+    # For ROI_KEYPOINT_HEAD.NAME "KRCNNConvDeconvUpsampleNLHead": the 1-based indices k of the
+    # head's convs (conv_fcn{k}) that get an NL block after them. The paper's Table 6: 4 blocks in
+    # the 8-conv head, one after every 2 convs. The other MODEL.NONLOCAL keys apply there too.
+    cfg.MODEL.NONLOCAL.KEYPOINT_HEAD_AFTER_CONVS = [2, 4, 6, 8]

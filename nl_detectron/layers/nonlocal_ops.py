@@ -13,11 +13,26 @@ For the Gaussian mode, theta and phi are x itself (D = C).
 reference for tests and benchmarks. ``nonlocal_fast`` gives the same numbers without keeping an
 (L, S) matrix where the mode allows it.
 """
+import warnings
+
 import torch
 import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.utils.checkpoint import checkpoint
 
 MODES = ("embedded_gaussian", "gaussian", "dot_product", "concatenation")
 SOFTMAX_MODES = ("embedded_gaussian", "gaussian")
+# How the softmax modes are computed by ``nonlocal_fast``: "auto" (a fused SDPA kernel where one
+# serves the inputs, else "chunked"), "sdpa" (whatever SDPA picks, its math path included) or
+# "chunked" (query chunks, recomputed in backward).
+SOFTMAX_IMPLS = ("auto", "sdpa", "chunked")
+_FUSED_BACKENDS = [
+    SDPBackend.FLASH_ATTENTION,
+    SDPBackend.EFFICIENT_ATTENTION,
+    SDPBackend.CUDNN_ATTENTION,
+]
+# Elements of the (chunk, S) weight matrix the chunked path holds at once: 2**24 is 64 MiB fp32.
+CHUNK_ELEMENTS = 1 << 24
 
 
 def check_mode(mode):
@@ -77,26 +92,22 @@ def nonlocal_naive(theta, phi, g, mode, *, concat_weight=None, scale=1.0):
         return (weights @ _promote(g)).to(g.dtype)
 
 
-def nonlocal_fast(theta, phi, g, mode, *, concat_weight=None, scale=1.0):
+def nonlocal_fast(theta, phi, g, mode, *, concat_weight=None, scale=1.0, softmax_impl="auto"):
     """
     The same numbers as ``nonlocal_naive``, computed without keeping the (L, S) matrix where the
     mode allows it:
 
     - Gaussian / embedded Gaussian: ``scaled_dot_product_attention`` with ``scale`` (1.0 is the
-      paper's formula), whose fused backends never store the weights;
+      paper's formula), whose fused backends never store the weights; where none serves the
+      inputs (their dtype, device or head dimensions), query chunks of bounded size, each
+      recomputed in backward (see ``SOFTMAX_IMPLS`` for ``softmax_impl``);
     - dot product: by associativity, theta (phi^T g) / S, linear in L and S;
     - concatenation: ReLU(a_i + b_j) summed over j is a sum over the keys whose b_j > -a_i,
       which a sort of b and prefix sums of g and b*g give for every i at once.
     """
     check_mode(mode)
     if mode in SOFTMAX_MODES:
-        y = F.scaled_dot_product_attention(
-            theta.unsqueeze(1).contiguous(),
-            phi.unsqueeze(1).contiguous(),
-            g.unsqueeze(1).contiguous(),
-            scale=scale,
-        )
-        return y.squeeze(1)
+        return softmax_attention(theta, phi, g, scale=scale, impl=softmax_impl)
     out_dtype = g.dtype
     with _full_precision(g):
         theta, phi, g = _promote(theta), _promote(phi), _promote(g)
@@ -106,6 +117,77 @@ def nonlocal_fast(theta, phi, g, mode, *, concat_weight=None, scale=1.0):
         else:
             y = _concatenation_sorted(theta, phi, g, concat_weight) / num_keys
     return y.to(out_dtype)
+
+
+def softmax_attention(q, k, v, *, scale=1.0, impl="auto"):
+    """
+    softmax(q k^T * scale) v over the last two dims, never keeping the (L, S) matrix with the
+    "auto" and "chunked" impls.
+
+    Args:
+        q: (N, L, D), k: (N, S, D), v: (N, S, E)
+    Returns:
+        (N, L, E)
+    """
+    if impl not in SOFTMAX_IMPLS:
+        raise ValueError(f"Unknown softmax impl {impl!r}; valid: {', '.join(SOFTMAX_IMPLS)}")
+    if impl == "chunked":
+        return _chunked_attention(q, k, v, scale)
+    q4, k4, v4 = (t.unsqueeze(1).contiguous() for t in (q, k, v))  # SDPA's (N, heads, L, D)
+    if impl == "sdpa":
+        return F.scaled_dot_product_attention(q4, k4, v4, scale=scale).squeeze(1)
+    key = _signature(q4, k4, v4)
+    if _FUSED_SERVES.get(key, True):
+        try:
+            with sdpa_kernel(_FUSED_BACKENDS), warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # each refusing backend warns why
+                y = F.scaled_dot_product_attention(q4, k4, v4, scale=scale).squeeze(1)
+            _FUSED_SERVES[key] = True
+            return y
+        except RuntimeError as e:
+            if "No available kernel" not in str(e):
+                raise
+            _FUSED_SERVES[key] = False
+    return _chunked_attention(q, k, v, scale)
+
+
+# Whether a fused SDPA kernel served inputs of a given signature, learnt on first use.
+_FUSED_SERVES = {}
+
+
+def _signature(q, k, v):
+    grad = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v))
+    autocast = torch.is_autocast_enabled(q.device.type)
+    return (q.device.type, q.dtype, k.dtype, v.dtype, q.shape[-1], v.shape[-1], grad, autocast)
+
+
+def fused_sdpa_serves(q, k, v):
+    """
+    Whether ``softmax_attention(impl="auto")`` ran a fused SDPA kernel (flash, memory-efficient
+    or cuDNN) for inputs like these; None before it has seen them. Args as ``softmax_attention``.
+    """
+    return _FUSED_SERVES.get(_signature(*(t.unsqueeze(1) for t in (q, k, v))))
+
+
+def _chunked_attention(q, k, v, scale):
+    num_queries, num_keys = q.shape[1], k.shape[1]
+    chunk = max(1, CHUNK_ELEMENTS // max(1, q.shape[0] * num_keys))
+    needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v))
+    out = []
+    for start in range(0, num_queries, chunk):
+        q_chunk = q[:, start : start + chunk]
+        if needs_grad:
+            # Keep no weights for backward: it recomputes them, one chunk at a time.
+            out.append(checkpoint(_dense_attention, q_chunk, k, v, scale, use_reentrant=False))
+        else:
+            out.append(_dense_attention(q_chunk, k, v, scale))
+    return torch.cat(out, dim=1)
+
+
+def _dense_attention(q, k, v, scale):
+    with _full_precision(q):
+        weights = torch.softmax(_promote(q) @ _promote(k).transpose(1, 2) * scale, dim=-1)
+        return (weights @ _promote(v)).to(v.dtype)
 
 
 def _concatenation_sorted(theta, phi, g, concat_weight):

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from nl_detectron.layers import MODES, NonLocalBlock2d, nonlocal_fast, nonlocal_naive
+from nl_detectron.layers import MODES, NonLocalBlock2d, nonlocal_fast, nonlocal_naive, nonlocal_ops
 
 # float64 on small maps: the fast paths must agree with the naive formula to this tolerance.
 TOL = dict(rtol=1e-9, atol=1e-10)
@@ -138,3 +138,53 @@ def test_use_scale_divides_by_sqrt_inter_channels():
     expected = torch.softmax(theta @ phi.transpose(1, 2) / 4.0, dim=-1) @ g  # sqrt(16) = 4
     y = nonlocal_fast(theta, phi, g, "embedded_gaussian", scale=block.scale)
     torch.testing.assert_close(y, expected, **TOL)
+
+
+@pytest.mark.parametrize("softmax_impl", ["auto", "sdpa", "chunked"])
+@pytest.mark.parametrize("mode", ["embedded_gaussian", "gaussian"])
+def test_every_softmax_path_equals_naive(mode, softmax_impl, monkeypatch):
+    # Small chunks, so that the chunked path really splits the queries (and recomputes them).
+    monkeypatch.setattr(nonlocal_ops, "CHUNK_ELEMENTS", 2 * 20 * 7)
+    torch.manual_seed(0)
+    d = 16 if mode == "gaussian" else 8
+    theta, phi = (torch.randn(2, n, d, dtype=torch.float64, requires_grad=True) for n in (63, 20))
+    g = torch.randn(2, 20, 8, dtype=torch.float64, requires_grad=True)
+    grad_out = torch.randn(2, 63, 8, dtype=torch.float64)
+    results = []
+    for op, kwargs in ((nonlocal_naive, {}), (nonlocal_fast, {"softmax_impl": softmax_impl})):
+        y = op(theta, phi, g, mode, **kwargs)
+        grads = torch.autograd.grad(y, (theta, phi, g), grad_out)
+        results.append((y, *grads))
+    for fast, naive in zip(results[1], results[0]):
+        torch.testing.assert_close(fast, naive, **TOL)
+
+
+def test_chunked_path_keeps_no_weight_matrix_for_backward(monkeypatch):
+    """Saved tensors of the chunked path are its inputs, not (L, S) weights."""
+    monkeypatch.setattr(nonlocal_ops, "CHUNK_ELEMENTS", 64)
+    q, k, v = (torch.randn(1, n, 4, requires_grad=True) for n in (32, 16, 16))
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.numel()) or t, lambda t: t):
+        nonlocal_ops.softmax_attention(q, k, v, impl="chunked")
+    assert saved and max(saved) <= 32 * 4  # no 32 x 16 matrix
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.numel()) or t, lambda t: t):
+        nonlocal_ops._dense_attention(q, k, v, 1.0)
+    assert max(saved) == 32 * 16  # the dense path does keep it: the check above can fail
+
+
+@pytest.mark.parametrize("impl", ["fast", "naive"])
+@pytest.mark.parametrize("mode", MODES)
+def test_bf16_autocast_on_cpu_stays_finite_for_large_activations(mode, impl):
+    torch.manual_seed(0)
+    block = _perturb(NonLocalBlock2d(64, mode=mode, norm="GN", impl=impl), std=0.2)
+    x = (torch.randn(2, 64, 12, 10) * 100).requires_grad_()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        z = block(x)
+    assert torch.isfinite(z).all()
+    z.float().square().mean().backward()
+    assert torch.isfinite(x.grad).all()
+    for name, p in block.named_parameters():
+        assert torch.isfinite(p.grad).all(), name
+    # Close to the float32 result, to bf16's precision.
+    reference = block(x.detach())
+    assert (z.float() - reference).abs().max() <= 0.05 * reference.abs().max()

@@ -1,0 +1,94 @@
+"""FLOP and parameter counts with fvcore, counting the NL block's attention too."""
+import torch
+from fvcore.nn import FlopCountAnalysis, parameter_count
+from fvcore.nn.jit_handles import get_shape
+
+from detectron2.modeling import build_model
+from detectron2.utils.analysis import FlopCountAnalysis as ModelFlopCountAnalysis
+
+# Registered NL names -> detectron2's names they extend.
+BASELINE_NAMES = {
+    "build_resnet_fpn_nl_backbone": "build_resnet_fpn_backbone",
+    "build_retinanet_resnet_fpn_nl_backbone": "build_retinanet_resnet_fpn_backbone",
+    "build_resnet_nl_backbone": "build_resnet_backbone",
+    "KRCNNConvDeconvUpsampleNLHead": "KRCNNConvDeconvUpsampleHead",
+}
+
+
+def sdpa_flop_jit(inputs, outputs):
+    """
+    Multiply-adds of ``aten::scaled_dot_product_attention`` (fvcore counts one per "flop"):
+    q k^T and the weighted sum of v, for q (..., L, D), k (..., S, D), v (..., S, E).
+    """
+    q, k, v = (get_shape(t) for t in inputs[:3])
+    batch = 1
+    for d in q[:-2]:
+        batch *= d
+    return batch * q[-2] * k[-2] * (q[-1] + v[-1])
+
+
+def _with_sdpa(analysis):
+    analysis.set_op_handle("aten::scaled_dot_product_attention", sdpa_flop_jit)
+    analysis.unsupported_ops_warnings(False)
+    analysis.uncalled_modules_warnings(False)
+    return analysis
+
+
+def flop_count(module, inputs):
+    """fvcore's analysis of ``module(*inputs)`` (a tuple of tensors); counts multiply-adds."""
+    return _with_sdpa(FlopCountAnalysis(module, inputs))
+
+
+def model_flop_count(model, batched_inputs):
+    """detectron2's analysis of a whole model on its ``list[dict]`` inputs, at inference."""
+    return _with_sdpa(ModelFlopCountAnalysis(model, batched_inputs))
+
+
+def num_parameters(model):
+    return parameter_count(model)[""]
+
+
+def baseline_twin(cfg):
+    """A copy of ``cfg`` with detectron2's own backbone and keypoint head: no NL block."""
+    twin = cfg.clone()
+    twin.defrost()
+    twin.MODEL.BACKBONE.NAME = BASELINE_NAMES.get(cfg.MODEL.BACKBONE.NAME, cfg.MODEL.BACKBONE.NAME)
+    head = cfg.MODEL.ROI_KEYPOINT_HEAD.NAME
+    twin.MODEL.ROI_KEYPOINT_HEAD.NAME = BASELINE_NAMES.get(head, head)
+    return twin
+
+
+def compare_with_baseline(cfg, height, width, seed=0):
+    """
+    Parameters and inference FLOPs of the model of ``cfg`` and of its baseline twin, the NL model
+    holding the baseline's weights (its heads then see the same detections).
+
+    Returns:
+        dict: model name ("baseline", "NL") -> dict of "params", "backbone_flops", "flops",
+        and "nl_flops" (the NL blocks' share).
+    """
+    torch.manual_seed(seed)
+    models = {"baseline": build_model(baseline_twin(cfg)).eval(), "NL": build_model(cfg).eval()}
+    models["NL"].load_state_dict(models["baseline"].state_dict(), strict=False)
+    image = torch.randint(0, 256, (3, height, width), dtype=torch.float32)
+    inputs = [{"image": image.to(cfg.MODEL.DEVICE), "height": height, "width": width}]
+    results = {}
+    with torch.no_grad():
+        for name, model in models.items():
+            tensor = model.preprocess_image(inputs).tensor
+            backbone = flop_count(model.backbone, (tensor,))
+            nl_flops = sum(
+                v for k, v in backbone.by_module().items() if k.split(".")[-1].startswith("nonlocal")
+            )
+            total = model_flop_count(model, inputs)
+            nl_flops += sum(
+                v for k, v in total.by_module().items()
+                if k.startswith("roi_heads.") and k.split(".")[-1].startswith("nonlocal")
+            )
+            results[name] = {
+                "params": num_parameters(model),
+                "backbone_flops": backbone.total(),
+                "flops": total.total(),
+                "nl_flops": nl_flops,
+            }
+    return results

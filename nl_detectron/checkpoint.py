@@ -1,0 +1,111 @@
+"""
+Checkpoint loading that runs no code from the file, and saving that never leaves a corrupt file
+as the one a resumed training starts from.
+
+detectron2 reads ``.pkl`` checkpoints with ``pickle``, which can run any code the file asks for.
+Here a ``.pkl`` is unpickled with only the types checkpoints hold (dicts, lists, numbers, strings,
+numpy arrays and their dtypes), and a ``.pth`` with ``torch.load(weights_only=True)``;
+``allow_unsafe=True`` restores detectron2's behaviour, for files you trust.
+"""
+import logging
+import os
+import pickle
+
+import torch
+
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.utils.file_io import PathManager
+
+logger = logging.getLogger(__name__)
+
+# (module, name) globals a checkpoint may reference; numpy 1.x and 2.x spell the module apart.
+SAFE_GLOBALS = {
+    ("collections", "OrderedDict"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "scalar"),
+    ("_codecs", "encode"),  # bytes in protocol-2 pickles of numpy arrays
+}
+
+
+class UnsafeCheckpointError(pickle.UnpicklingError):
+    pass
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def __init__(self, file, path, **kwargs):
+        super().__init__(file, **kwargs)
+        self.path = path
+
+    def find_class(self, module, name):
+        if (module, name) in SAFE_GLOBALS or (
+            module.startswith("numpy.dtypes") and name.endswith("DType")
+        ):
+            return super().find_class(module, name)
+        raise UnsafeCheckpointError(
+            f"{self.path} asks to load {module}.{name}, which is not a type a checkpoint holds "
+            "(dicts, lists, numbers, strings, numpy arrays): refusing to unpickle it, since "
+            "unpickling can run code. If you trust this file, load it with allow_unsafe=True "
+            "(tools: --allow-unsafe-checkpoint)."
+        )
+
+
+def load_pickle(path, *, allow_unsafe=False):
+    """Unpickle a ``.pkl`` checkpoint (latin1 for Python 2 files, as detectron2 does)."""
+    with PathManager.open(path, "rb") as f:
+        if allow_unsafe:
+            return pickle.load(f, encoding="latin1")
+        return _RestrictedUnpickler(f, path, encoding="latin1").load()
+
+
+class SafeCheckpointer(DetectionCheckpointer):
+    """
+    detectron2's ``DetectionCheckpointer`` (same formats, Caffe2 name conversion, model-zoo
+    ``.pkl`` files) that loads without running code from the file unless ``allow_unsafe``, and
+    saves atomically: a checkpoint file, and the ``last_checkpoint`` tag naming it, appear whole
+    or not at all.
+    """
+
+    def __init__(self, model, save_dir="", *, allow_unsafe=False, **checkpointables):
+        super().__init__(model, save_dir, **checkpointables)
+        self.allow_unsafe = allow_unsafe
+
+    def _load_file(self, filename):
+        if filename.endswith((".pkl", ".pyth")):
+            if filename.endswith(".pkl") and not self.allow_unsafe:
+                # A first, restricted read refuses what could run code; detectron2's own reader,
+                # with its model-zoo and Caffe2 conventions, then reads the vetted file.
+                load_pickle(filename)
+            return super()._load_file(filename)
+        with PathManager.open(filename, "rb") as f:
+            loaded = torch.load(f, map_location="cpu", weights_only=not self.allow_unsafe)
+        return loaded if "model" in loaded else {"model": loaded}
+
+    def save(self, name, **kwargs):
+        if not self.save_dir or not self.save_to_disk:
+            return
+        data = {"model": self.model.state_dict()}
+        for key, obj in self.checkpointables.items():
+            data[key] = obj.state_dict()
+        data.update(kwargs)
+        save_file = os.path.join(self.save_dir, f"{name}.pth")
+        self.logger.info(f"Saving checkpoint to {save_file}")
+        _atomic_write(save_file, lambda f: torch.save(data, f))
+        self.tag_last_checkpoint(os.path.basename(save_file))
+
+    def tag_last_checkpoint(self, last_filename_basename):
+        path = os.path.join(self.save_dir, "last_checkpoint")
+        _atomic_write(path, lambda f: f.write(last_filename_basename.encode()))
+
+
+def _atomic_write(path, write):
+    """Write through ``write(binary file)`` to a temporary file, then rename it to ``path``."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "wb") as f:
+        write(f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

@@ -1,0 +1,62 @@
+"""
+detectron2's keypoint head with NL blocks between its convs, as in the paper's Table 6 (4 blocks
+in the 8-conv head, one after every 2 convs). Existing modules keep their names
+(``conv_fcn1`` ... ``conv_fcn8``, ``score_lowres``), so baseline keypoint checkpoints load.
+"""
+from collections import OrderedDict
+
+from detectron2.config import configurable
+from detectron2.modeling.roi_heads.keypoint_head import (
+    ROI_KEYPOINT_HEAD_REGISTRY,
+    KRCNNConvDeconvUpsampleHead,
+)
+
+from ..layers import NonLocalBlock2d
+from .backbone import nonlocal_block_kwargs
+
+
+@ROI_KEYPOINT_HEAD_REGISTRY.register()
+class KRCNNConvDeconvUpsampleNLHead(KRCNNConvDeconvUpsampleHead):
+    """
+    ``KRCNNConvDeconvUpsampleHead`` with an NL block after each conv (and its ReLU) listed in
+    ``nonlocal_after_convs``; the blocks are named ``nonlocal_fcn{k}``.
+    """
+
+    @configurable
+    def __init__(self, input_shape, *, num_keypoints, conv_dims, nonlocal_after_convs=(),
+                 nonlocal_kwargs=None, **kwargs):
+        """
+        Args:
+            nonlocal_after_convs (list[int]): 1-based indices k of the convs ``conv_fcn{k}``
+                followed by an NL block.
+            nonlocal_kwargs (dict): keyword arguments of ``NonLocalBlock2d``.
+            Others: as ``KRCNNConvDeconvUpsampleHead``.
+        """
+        super().__init__(input_shape, num_keypoints=num_keypoints, conv_dims=conv_dims, **kwargs)
+        after = list(nonlocal_after_convs)
+        key = "MODEL.NONLOCAL.KEYPOINT_HEAD_AFTER_CONVS"
+        for k in after:
+            if not isinstance(k, int) or not 1 <= k <= len(conv_dims):
+                raise ValueError(
+                    f"{key}: conv index {k!r} is out of range; the head has convs conv_fcn1 to "
+                    f"conv_fcn{len(conv_dims)} (MODEL.ROI_KEYPOINT_HEAD.CONV_DIMS)"
+                )
+        if len(set(after)) != len(after):
+            raise ValueError(f"{key}: {after} names the same conv twice")
+        modules = OrderedDict()
+        for name, module in self._modules.items():
+            modules[name] = module
+            if name.startswith("conv_fcn_relu") and int(name[len("conv_fcn_relu") :]) in after:
+                k = int(name[len("conv_fcn_relu") :])
+                modules[f"nonlocal_fcn{k}"] = NonLocalBlock2d(
+                    conv_dims[k - 1], **(nonlocal_kwargs or {})
+                )
+        # nn.Sequential runs its modules in this order; names of the existing ones are unchanged.
+        self._modules = modules
+
+    @classmethod
+    def from_config(cls, cfg, input_shape):
+        ret = super().from_config(cfg, input_shape)
+        ret["nonlocal_after_convs"] = list(cfg.MODEL.NONLOCAL.KEYPOINT_HEAD_AFTER_CONVS)
+        ret["nonlocal_kwargs"] = nonlocal_block_kwargs(cfg)
+        return ret
