@@ -6,13 +6,8 @@ from fvcore.nn.jit_handles import get_shape
 from detectron2.modeling import build_model
 from detectron2.utils.analysis import FlopCountAnalysis as ModelFlopCountAnalysis
 
-# Registered NL names -> detectron2's names they extend.
-BASELINE_NAMES = {
-    "build_resnet_fpn_nl_backbone": "build_resnet_fpn_backbone",
-    "build_retinanet_resnet_fpn_nl_backbone": "build_retinanet_resnet_fpn_backbone",
-    "build_resnet_nl_backbone": "build_resnet_backbone",
-    "KRCNNConvDeconvUpsampleNLHead": "KRCNNConvDeconvUpsampleHead",
-}
+from .config import BASELINE_NAMES
+
 
 
 def sdpa_flop_jit(inputs, outputs):

@@ -1,4 +1,16 @@
+import difflib
+import re
+
 from detectron2.config import CfgNode as CN
+from detectron2.config import get_cfg
+
+# Registered names that read MODEL.NONLOCAL -> detectron2's names they extend.
+BASELINE_NAMES = {
+    "build_resnet_fpn_nl_backbone": "build_resnet_fpn_backbone",
+    "build_retinanet_resnet_fpn_nl_backbone": "build_retinanet_resnet_fpn_backbone",
+    "build_resnet_nl_backbone": "build_resnet_backbone",
+    "KRCNNConvDeconvUpsampleNLHead": "KRCNNConvDeconvUpsampleHead",
+}
 
 
 def add_nonlocal_config(cfg):
@@ -40,3 +52,61 @@ def add_nonlocal_config(cfg):
     # head's convs (conv_fcn{k}) that get an NL block after them. The paper's Table 6: 4 blocks in
     # the 8-conv head, one after every 2 convs. The other MODEL.NONLOCAL keys apply there too.
     cfg.MODEL.NONLOCAL.KEYPOINT_HEAD_AFTER_CONVS = [2, 4, 6, 8]
+
+
+def merge_config(cfg, source, opts=()):
+    """
+    ``cfg.merge_from_file(source)`` then ``cfg.merge_from_list(opts)``, where an unknown key
+    fails with its name, the closest valid key and the valid keys beside it (yacs only names it).
+    """
+    for what, merge in ((source, lambda: cfg.merge_from_file(source)),
+                        ("the command line", lambda: cfg.merge_from_list(list(opts)))):
+        try:
+            merge()
+        except (KeyError, AssertionError) as e:
+            match = re.search(r"Non-existent (?:config )?key: (\S+)", str(e))
+            if not match:
+                raise
+            raise KeyError(_unknown_key_message(cfg, match.group(1), what)) from None
+
+
+def _unknown_key_message(cfg, full_key, source):
+    parent_key, _, name = full_key.rpartition(".")
+    node = cfg
+    for part in parent_key.split(".") if parent_key else []:
+        node = node[part]
+    valid = sorted(node.keys())
+    close = difflib.get_close_matches(name, valid, n=1)
+    hint = f"; did you mean {parent_key + '.' if parent_key else ''}{close[0]}?" if close else ""
+    return (f"{source}: unknown config key {full_key}{hint} Valid keys under "
+            f"{parent_key or 'the root'}: {', '.join(valid)}")
+
+
+def check_nonlocal_keys_are_used(cfg):
+    """
+    Refuse ``MODEL.NONLOCAL`` values changed from their defaults when the model builds no NL
+    block, so a config that believes it has one fails instead of silently training without.
+    """
+    defaults = get_cfg()
+    add_nonlocal_config(defaults)
+    changed = _changed_keys(cfg.MODEL.NONLOCAL, defaults.MODEL.NONLOCAL, "MODEL.NONLOCAL")
+    uses_nl = (cfg.MODEL.BACKBONE.NAME in BASELINE_NAMES
+               or (cfg.MODEL.KEYPOINT_ON and cfg.MODEL.ROI_KEYPOINT_HEAD.NAME in BASELINE_NAMES))
+    if changed and not uses_nl:
+        nl_names = [k for k, v in BASELINE_NAMES.items() if v == cfg.MODEL.BACKBONE.NAME]
+        suggestion = f" (its NL version: {nl_names[0]!r})" if nl_names else ""
+        raise ValueError(
+            f"{', '.join(changed)} set, but MODEL.BACKBONE.NAME = {cfg.MODEL.BACKBONE.NAME!r}"
+            f"{suggestion} builds no non-local block; NL backbones: "
+            f"{', '.join(k for k in BASELINE_NAMES if k.startswith('build_'))}"
+        )
+
+
+def _changed_keys(node, default, prefix):
+    changed = []
+    for key, value in node.items():
+        if isinstance(value, CN):
+            changed += _changed_keys(value, default[key], f"{prefix}.{key}")
+        elif value != default[key]:
+            changed.append(f"{prefix}.{key} = {value!r}")
+    return changed

@@ -10,6 +10,8 @@ from detectron2.data.detection_utils import read_image
 from detectron2.engine import DefaultPredictor
 from detectron2.utils.visualizer import ColorMode, Visualizer
 
+from .checkpoint import SafeCheckpointer
+
 logger = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -49,12 +51,18 @@ def set_confidence_threshold(cfg, threshold):
 
 class PredictionVisualizer:
     """
-    ``DefaultPredictor`` (weights from ``cfg.MODEL.WEIGHTS``) plus detectron2's ``Visualizer``,
-    with the class names of the first test dataset of ``cfg``.
+    ``DefaultPredictor`` plus detectron2's ``Visualizer``, with the class names of the first test
+    dataset of ``cfg``. Weights (``cfg.MODEL.WEIGHTS``) are loaded by ``SafeCheckpointer``.
     """
 
-    def __init__(self, cfg):
-        self.predictor = DefaultPredictor(cfg)
+    def __init__(self, cfg, *, allow_unsafe_checkpoint=False):
+        no_weights = cfg.clone()
+        no_weights.defrost()
+        no_weights.MODEL.WEIGHTS = ""
+        self.predictor = DefaultPredictor(no_weights)
+        SafeCheckpointer(self.predictor.model, allow_unsafe=allow_unsafe_checkpoint).load(
+            cfg.MODEL.WEIGHTS
+        )
         name = cfg.DATASETS.TEST[0] if len(cfg.DATASETS.TEST) else "__unused"
         self.metadata = MetadataCatalog.get(name)
         self.input_format = cfg.INPUT.FORMAT
@@ -73,17 +81,18 @@ class PredictionVisualizer:
         return predictions, drawn.get_image()
 
 
-def draw_predictions(cfg, paths, output_dir, progress=None):
+def draw_predictions(cfg, paths, output_dir, progress=None, allow_unsafe_checkpoint=False):
     """
     Draw the predictions for each image in ``paths`` to ``output_dir/<name>`` (same file name).
     An unreadable file is reported by path and skipped.
 
     Args:
         progress: optional wrapper of the iterable of paths (e.g. ``tqdm.tqdm``).
+        allow_unsafe_checkpoint: load the weights with plain pickle (trusted files only).
     Returns:
         (list of written paths, list of skipped input paths)
     """
-    visualize = PredictionVisualizer(cfg)
+    visualize = PredictionVisualizer(cfg, allow_unsafe_checkpoint=allow_unsafe_checkpoint)
     os.makedirs(output_dir, exist_ok=True)
     written, skipped = [], []
     for path in progress(paths) if progress else paths:

@@ -22,6 +22,8 @@ def get_parser():
     parser.add_argument("--input", nargs="+", required=True, help="image files, folders, globs")
     parser.add_argument("--output", required=True, help="folder for the drawn predictions")
     parser.add_argument("--confidence-threshold", type=float, default=0.5)
+    parser.add_argument("--allow-unsafe-checkpoint", action="store_true",
+                        help="load weights with plain pickle, which can run code: trusted files only")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ...")
     return parser
 
@@ -34,7 +36,10 @@ def main(argv=None):
     set_confidence_threshold(cfg, args.confidence_threshold)
     cfg.freeze()
     paths = expand_inputs(args.input)
-    written, skipped = draw_predictions(cfg, paths, args.output, progress=tqdm.tqdm)
+    written, skipped = draw_predictions(
+        cfg, paths, args.output, progress=tqdm.tqdm,
+        allow_unsafe_checkpoint=args.allow_unsafe_checkpoint,
+    )
     logger.info(f"Wrote {len(written)} pictures to {args.output}; skipped {len(skipped)} inputs")
     return 1 if skipped and not written else 0
 

@@ -6,12 +6,12 @@ Train or evaluate an nl_detectron model, as detectron2's tools/train_net.py:
     python tools/train_net.py --config-file configs/mask_rcnn_R50_NL.yaml --eval-only \
         MODEL.WEIGHTS /path/to/model_final.pth
 """
-from detectron2.engine import default_argument_parser, launch
+from detectron2.engine import launch
 
-from nl_detectron.engine import main
+from nl_detectron.engine import argument_parser, main
 
 if __name__ == "__main__":
-    args = default_argument_parser().parse_args()
+    args = argument_parser().parse_args()
     print("Command Line Args:", args)
     launch(
         main,

@@ -12,3 +12,14 @@ def has_fast_coco_eval():
     except (ImportError, AttributeError, RuntimeError):
         return False
     return True
+
+
+def restart_data_loader(trainer):
+    """
+    Make a ``SimpleTrainer`` draw from a new iterator of its data loader, from the next step on
+    (v0.6 creates its iterator eagerly, main lazily).
+    """
+    if "_data_loader_iter_obj" in vars(trainer):
+        trainer._data_loader_iter_obj = None
+    else:
+        trainer._data_loader_iter = iter(trainer.data_loader)

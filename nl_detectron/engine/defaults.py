@@ -1,0 +1,89 @@
+"""Training and evaluation entry points shared by tools/train_net.py and the tests."""
+import logging
+
+import torch
+
+from detectron2.config import get_cfg
+from detectron2.engine import default_argument_parser, default_setup
+from detectron2.evaluation import verify_results
+from detectron2.utils import comm
+
+from ..checkpoint import SafeCheckpointer
+from ..data import register_coco_json
+from ..config import add_nonlocal_config, check_nonlocal_keys_are_used, merge_config
+from .trainer import Trainer
+
+logger = logging.getLogger(__name__)
+
+
+def argument_parser():
+    """detectron2's ``default_argument_parser``, plus ``--dataset`` and
+    ``--allow-unsafe-checkpoint``."""
+    parser = default_argument_parser()
+    add_dataset_argument(parser)
+    parser.add_argument(
+        "--allow-unsafe-checkpoint",
+        action="store_true",
+        help="load .pkl/.pth checkpoints with plain pickle, which can run code from the file: "
+        "only for files you trust",
+    )
+    return parser
+
+
+def add_dataset_argument(parser):
+    parser.add_argument(
+        "--dataset",
+        nargs=3,
+        action="append",
+        default=[],
+        metavar=("NAME", "JSON", "IMAGE_ROOT"),
+        help="register a COCO-format dataset under NAME (repeatable), then use NAME in "
+        "DATASETS.TRAIN / DATASETS.TEST",
+    )
+
+
+def register_datasets(args):
+    """Register the datasets of ``--dataset`` arguments."""
+    for name, json_file, image_root in args.dataset:
+        register_coco_json(name, json_file, image_root)
+
+
+def load_config(config_file, opts=()):
+    """
+    A frozen-able config: detectron2's defaults, ``MODEL.NONLOCAL``, the file, then ``opts``
+    (``[KEY, VALUE, ...]``). A CUDA device asked for where there is none falls back to the CPU.
+    """
+    cfg = get_cfg()
+    add_nonlocal_config(cfg)
+    merge_config(cfg, config_file, opts)
+    check_nonlocal_keys_are_used(cfg)
+    if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
+        logger.warning(f"MODEL.DEVICE = {cfg.MODEL.DEVICE!r} but CUDA is not available; using cpu")
+        cfg.MODEL.DEVICE = "cpu"
+    return cfg
+
+
+def setup(args):
+    """Config from the parsed command line of ``default_argument_parser``, plus default_setup."""
+    register_datasets(args)
+    cfg = load_config(args.config_file, args.opts)
+    cfg.freeze()
+    default_setup(cfg, args)
+    return cfg
+
+
+def main(args):
+    """Train (``--resume`` to continue) or, with ``--eval-only``, evaluate ``MODEL.WEIGHTS``."""
+    cfg = setup(args)
+    if args.eval_only:
+        model = Trainer.build_model(cfg)
+        SafeCheckpointer(
+            model, cfg.OUTPUT_DIR, allow_unsafe=args.allow_unsafe_checkpoint
+        ).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        results = Trainer.test(cfg, model)
+        if comm.is_main_process():
+            verify_results(cfg, results)
+        return results
+    trainer = Trainer(cfg, allow_unsafe_checkpoint=args.allow_unsafe_checkpoint)
+    trainer.resume_or_load(resume=args.resume)
+    return trainer.train()

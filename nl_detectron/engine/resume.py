@@ -1,0 +1,72 @@
+"""
+What exact resumption needs beyond detectron2's checkpoints: the training data stream continues
+where it stopped, and the random states are those of the iteration the checkpoint was saved at.
+"""
+import itertools
+import random
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from detectron2.data.samplers import TrainingSampler
+from detectron2.engine import HookBase
+
+
+class ResumableTrainingSampler(TrainingSampler):
+    """
+    detectron2's ``TrainingSampler`` (the same infinite stream of indices) that can skip the
+    first ``skip`` indices of each rank's share, so a resumed training sees the images it would
+    have seen had it not stopped.
+    """
+
+    def __init__(self, size, shuffle=True, seed=None):
+        super().__init__(size, shuffle=shuffle, seed=seed)
+        self.skip = 0
+
+    def __iter__(self):
+        start = self._rank + self.skip * self._world_size
+        yield from itertools.islice(self._infinite_indices(), start, None, self._world_size)
+
+
+def own_base_seed_generator(loader, seed):
+    """
+    Give the torch ``DataLoader`` inside detectron2's train loader a generator of its own:
+    otherwise each new iterator of it draws its base seed from the global torch generator,
+    which a resumed training would then draw from at another point than an uninterrupted one.
+    """
+    data_loader = loader if isinstance(loader, DataLoader) else getattr(loader, "dataset", None)
+    if isinstance(data_loader, DataLoader) and data_loader.generator is None:
+        data_loader.generator = torch.Generator().manual_seed(seed)
+
+
+class RandomStateHook(HookBase):
+    """
+    Saves the python, numpy and torch random states in each checkpoint (through the trainer's
+    state) and restores them when training resumes, just before the first resumed iteration.
+    """
+
+    def __init__(self):
+        self._pending = None
+
+    def state_dict(self):
+        kind, keys, pos, has_gauss, cached = np.random.get_state()
+        return {
+            "python": random.getstate(),
+            "numpy": (kind, keys.tolist(), pos, has_gauss, cached),
+            "torch": torch.get_rng_state(),
+        }
+
+    def load_state_dict(self, state_dict):
+        # Applied in before_train: what runs between loading and training (a new data loader
+        # iterator draws a seed) must not shift the restored streams.
+        self._pending = state_dict
+
+    def before_train(self):
+        if self._pending is None:
+            return
+        kind, keys, pos, has_gauss, cached = self._pending["numpy"]
+        random.setstate(self._pending["python"])
+        np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+        torch.set_rng_state(self._pending["torch"])
+        self._pending = None
