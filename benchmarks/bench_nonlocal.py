@@ -6,6 +6,11 @@ naive formula, for each mode x feature map x (forward, forward+backward), in one
     python benchmarks/bench_nonlocal.py                       # everything, on CPU
     python benchmarks/bench_nonlocal.py --device cuda         # on a GPU
     python benchmarks/bench_nonlocal.py --modes dot_product --maps res3 --passes forward
+    python benchmarks/bench_nonlocal.py --scope op            # the pairwise operation alone
+
+``--scope block`` (default) measures the whole block, its 1x1 convs and pooling included, which
+both implementations share; ``--scope op`` measures only what they differ in: y = f(theta, phi) g
+on given theta, phi and g of the block's shapes.
 
 Each cell runs in a fresh process, so that its peak memory is its own: on CPU the growth of the
 process's peak resident memory over the first run, on CUDA the peak of allocated memory. Times are
@@ -54,22 +59,40 @@ def available_bytes(device):
     return int(info["MemAvailable"].split()[0]) * 1024
 
 
-def run_cell(mode, impl, feature_map, pass_, device, repeats):
+def run_cell(mode, impl, feature_map, pass_, device, repeats, scope):
     """Runs in the child process; returns the cell's measurements."""
     import torch
 
-    from nl_detectron.layers import NonLocalBlock2d
+    from nl_detectron.layers import NonLocalBlock2d, nonlocal_fast, nonlocal_naive
     from nl_detectron.layers.nonlocal_ops import fused_sdpa_serves
 
     torch.manual_seed(0)
     c, h, w = FEATURE_MAPS[feature_map]
     block = NonLocalBlock2d(c, mode=mode, sub_sample=True, impl=impl).to(device)
     backward = pass_ == "forward_backward"
-    x = torch.randn(BATCH, c, h, w, device=device, requires_grad=backward)
+    if scope == "op":
+        # Drawn directly at the block's shapes: computing them with the block would raise the
+        # process's peak memory above what the operation alone needs, hiding it.
+        embed_channels = c if mode == "gaussian" else block.inter_channels
+        queries, keys = h * w, (h // 2) * (w // 2)
+        embedded = [
+            torch.randn(BATCH, n, d, device=device, requires_grad=backward)
+            for n, d in ((queries, embed_channels), (keys, embed_channels),
+                         (keys, block.inter_channels))
+        ]
+        op = nonlocal_fast if impl == "fast" else nonlocal_naive
+
+        def forward():
+            return op(*embedded, mode, concat_weight=block._concat_weight())
+    else:
+        x = torch.randn(BATCH, c, h, w, device=device, requires_grad=backward)
+
+        def forward():
+            return block(x)
 
     def step():
         with torch.set_grad_enabled(backward):
-            z = block(x)
+            z = forward()
             if backward:
                 z.sum().backward()
         if device == "cuda":
@@ -96,7 +119,7 @@ def run_cell(mode, impl, feature_map, pass_, device, repeats):
     served = None
     if impl == "fast" and mode in ("embedded_gaussian", "gaussian"):
         with torch.set_grad_enabled(backward):
-            q, k, v = block.embed(x)
+            q, k, v = embedded if scope == "op" else block.embed(x)
         served = "fused" if fused_sdpa_serves(q, k, v) else "chunked"
         if device == "cuda" and served == "fused":
             served = cuda_backends(q, k, v)
@@ -160,12 +183,13 @@ def main():
     parser.add_argument("--maps", nargs="+", default=list(FEATURE_MAPS), choices=FEATURE_MAPS)
     parser.add_argument("--passes", nargs="+", default=list(PASSES), choices=PASSES)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--scope", default="block", choices=["block", "op"])
     parser.add_argument("--json", help="also write the raw measurements to this file")
     parser.add_argument("--cell", nargs=4, help=argparse.SUPPRESS)  # child process
     args = parser.parse_args()
 
     if args.cell:
-        print(json.dumps(run_cell(*args.cell, args.device, args.repeats)))
+        print(json.dumps(run_cell(*args.cell, args.device, args.repeats, args.scope)))
         return
 
     results = {}
@@ -179,8 +203,8 @@ def main():
                     else:
                         out = subprocess.run(
                             [sys.executable, __file__, "--device", args.device,
-                             "--repeats", str(args.repeats), "--cell", mode, impl, feature_map,
-                             pass_],
+                             "--repeats", str(args.repeats), "--scope", args.scope,
+                             "--cell", mode, impl, feature_map, pass_],
                             capture_output=True, text=True,
                         )
                         if out.returncode != 0:
@@ -191,7 +215,8 @@ def main():
                     print(f"# {feature_map} {mode} {pass_} {impl}: {cell}", file=sys.stderr,
                           flush=True)
 
-    print(f"NonLocalBlock2d, batch {BATCH}, sub_sample=True, float32. Device: "
+    what = "NonLocalBlock2d" if args.scope == "block" else "The pairwise operation alone"
+    print(f"{what}, batch {BATCH}, sub_sample=True, float32. Device: "
           f"{device_description(args.device)}")
     print(f"Command: python benchmarks/bench_nonlocal.py {' '.join(sys.argv[1:])}".rstrip())
     print()

@@ -1,5 +1,6 @@
 """Run a trained model on image files and draw its predictions with detectron2's Visualizer."""
 import glob
+import json
 import logging
 import os
 
@@ -8,6 +9,7 @@ import cv2
 from detectron2.data import MetadataCatalog
 from detectron2.data.detection_utils import read_image
 from detectron2.engine import DefaultPredictor
+from detectron2.evaluation.coco_evaluation import instances_to_coco_json
 from detectron2.utils.visualizer import ColorMode, Visualizer
 
 from .checkpoint import SafeCheckpointer
@@ -49,6 +51,16 @@ def set_confidence_threshold(cfg, threshold):
     cfg.MODEL.PANOPTIC_FPN.COMBINE.INSTANCES_CONFIDENCE_THRESH = threshold
 
 
+def build_predictor(cfg, *, allow_unsafe_checkpoint=False):
+    """detectron2's ``DefaultPredictor``, its weights (``cfg.MODEL.WEIGHTS``) loaded safely."""
+    no_weights = cfg.clone()
+    no_weights.defrost()
+    no_weights.MODEL.WEIGHTS = ""
+    predictor = DefaultPredictor(no_weights)
+    SafeCheckpointer(predictor.model, allow_unsafe=allow_unsafe_checkpoint).load(cfg.MODEL.WEIGHTS)
+    return predictor
+
+
 class PredictionVisualizer:
     """
     ``DefaultPredictor`` plus detectron2's ``Visualizer``, with the class names of the first test
@@ -56,13 +68,7 @@ class PredictionVisualizer:
     """
 
     def __init__(self, cfg, *, allow_unsafe_checkpoint=False):
-        no_weights = cfg.clone()
-        no_weights.defrost()
-        no_weights.MODEL.WEIGHTS = ""
-        self.predictor = DefaultPredictor(no_weights)
-        SafeCheckpointer(self.predictor.model, allow_unsafe=allow_unsafe_checkpoint).load(
-            cfg.MODEL.WEIGHTS
-        )
+        self.predictor = build_predictor(cfg, allow_unsafe_checkpoint=allow_unsafe_checkpoint)
         name = cfg.DATASETS.TEST[0] if len(cfg.DATASETS.TEST) else "__unused"
         self.metadata = MetadataCatalog.get(name)
         self.input_format = cfg.INPUT.FORMAT
@@ -81,23 +87,30 @@ class PredictionVisualizer:
         return predictions, drawn.get_image()
 
 
-def draw_predictions(cfg, paths, output_dir, progress=None, allow_unsafe_checkpoint=False):
+def draw_predictions(cfg, paths, output_dir, progress=None, allow_unsafe_checkpoint=False,
+                     json_output=None):
     """
-    Draw the predictions for each image in ``paths`` to ``output_dir/<name>`` (same file name).
-    An unreadable file is reported by path and skipped.
+    Draw the predictions for each image in ``paths`` to ``output_dir/<name>.png``. An unreadable
+    file is reported by path and skipped.
 
     Args:
         progress: optional wrapper of the iterable of paths (e.g. ``tqdm.tqdm``).
         allow_unsafe_checkpoint: load the weights with plain pickle (trusted files only).
+        json_output: also write the predictions there as COCO results JSON; ``image_id`` is the
+            input's 1-based position, ``file_name`` its path, and ``category_id`` the dataset's
+            id where the metadata maps it.
     Returns:
         (list of written paths, list of skipped input paths)
     """
     visualize = PredictionVisualizer(cfg, allow_unsafe_checkpoint=allow_unsafe_checkpoint)
     os.makedirs(output_dir, exist_ok=True)
-    written, skipped = [], []
-    for path in progress(paths) if progress else paths:
+    written, skipped, results = [], [], []
+    to_dataset_id = {
+        v: k for k, v in getattr(visualize.metadata, "thing_dataset_id_to_contiguous_id", {}).items()
+    }
+    for image_id, path in enumerate(progress(paths) if progress else paths, start=1):
         try:
-            _, drawn = visualize(path)
+            predictions, drawn = visualize(path)
         except (OSError, ValueError) as e:
             logger.warning(f"Skipped {path}: not a readable image ({e})")
             skipped.append(path)
@@ -105,4 +118,11 @@ def draw_predictions(cfg, paths, output_dir, progress=None, allow_unsafe_checkpo
         out_path = os.path.join(output_dir, os.path.splitext(os.path.basename(path))[0] + ".png")
         cv2.imwrite(out_path, drawn[:, :, ::-1])
         written.append(out_path)
+        if json_output:
+            for r in instances_to_coco_json(predictions["instances"].to("cpu"), image_id):
+                r["category_id"] = to_dataset_id.get(r["category_id"], r["category_id"])
+                results.append(dict(r, file_name=path))
+    if json_output:
+        with open(json_output, "w") as f:
+            json.dump(results, f)
     return written, skipped

@@ -79,3 +79,93 @@ def test_demo_draws_predictions_and_skips_a_bad_file(trained, tmp_path):
         assert drawn.shape == original.shape
         assert drawn.std() > 0
         assert (drawn != original).any()  # something was drawn
+
+
+@pytest.mark.slow
+def test_eval_report_and_comparison(trained, tmp_path):
+    out, _ = trained
+    report = json.loads((out / "eval_report.json").read_text())
+    assert {"bbox", "segm"} <= set(report) and "AP" in report["segm"]
+    markdown = (out / "eval_report.md").read_text()
+    assert "## segm" in markdown and "| AP | AP50 |" in markdown and "| circle |" in markdown
+    table = _run("compare_reports.py", str(out / "eval_report.json"),
+                 str(out / "eval_report.json"), "--names", "a", "b")
+    assert "| task | metric | a | b | b - a |" in table
+    assert f"| segm | AP | {report['segm']['AP']:.2f} | {report['segm']['AP']:.2f} | +0.00 |" in table
+
+
+@pytest.mark.slow
+def test_plot_curves(trained, tmp_path):
+    out, _ = trained
+    png = tmp_path / "curves.png"
+    log = _run("plot_curves.py", "--run", "NL", str(out / "metrics.json"), "--run", "again",
+               str(out / "metrics.json"), "--output", str(png))
+    assert "total_loss" in log and "segm/AP" in log
+    image = cv2.imread(str(png))
+    assert image.shape[0] > 200 and image.shape[1] > 400 and image.std() > 10
+
+
+@pytest.mark.slow
+def test_attention_maps_for_given_and_default_queries(trained, tmp_path):
+    out, _ = trained
+    from detectron2.data import MetadataCatalog
+
+    image_path = os.path.join(MetadataCatalog.get("nl_demo_shapes_val").image_root, "0001.png")
+    common = ["--config-file", DEMO_CONFIG, "--input", image_path]
+    weights = ["MODEL.WEIGHTS", str(out / "model_final.pth"),
+               "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0"]
+    _run("attention_maps.py", *common, "--output", str(tmp_path / "given"),
+         "--query", "10", "20", "--query", "150", "100", *weights)
+    names = sorted(os.listdir(tmp_path / "given"))
+    assert names == ["0001_backbone.bottom_up.res4.nonlocal4_x10_y20.png",
+                     "0001_backbone.bottom_up.res4.nonlocal4_x150_y100.png"]
+    original = cv2.imread(image_path)
+    for name in names:
+        picture = cv2.imread(str(tmp_path / "given" / name))
+        assert picture.shape == original.shape and picture.std() > 10
+    _run("attention_maps.py", *common, "--output", str(tmp_path / "top"), "--top-k", "2", *weights)
+    assert len(os.listdir(tmp_path / "top")) == 2
+
+
+@pytest.mark.slow
+def test_demo_json_output_and_results_viewer(trained, tmp_path):
+    out, _ = trained
+    from detectron2.data import MetadataCatalog
+    from pycocotools.coco import COCO
+
+    meta = MetadataCatalog.get("nl_demo_shapes_val")
+    results = tmp_path / "results.json"
+    _run("demo.py", "--config-file", DEMO_CONFIG, "--confidence-threshold", "0.0",
+         "--input", os.path.join(meta.image_root, "0001.png"), "--output", str(tmp_path / "p"),
+         "--json-output", str(results), "MODEL.WEIGHTS", str(out / "model_final.pth"))
+    predictions = json.loads(results.read_text())
+    assert predictions and {"image_id", "category_id", "bbox", "score", "segmentation",
+                            "file_name"} <= set(predictions[0])
+    COCO(meta.json_file).loadRes(str(results))  # pycocotools accepts it
+
+    _run("visualize_json_results.py", "--input",
+         str(out / "inference" / "coco_instances_results.json"),
+         "--dataset-name", "nl_demo_shapes_val", "--output", str(tmp_path / "v"), "--limit", "2",
+         "--conf-threshold", "0.0")
+    assert sorted(os.listdir(tmp_path / "v")) == ["0001.png", "0002.png"]
+    picture = cv2.imread(str(tmp_path / "v" / "0001.png"))
+    assert picture.shape[:2] == (192, 384) and picture.std() > 10
+
+
+@pytest.mark.slow
+def test_train_on_a_coco_json_given_on_the_command_line(tmp_path):
+    from detectron2.data import DatasetCatalog, MetadataCatalog
+
+    DatasetCatalog.get("nl_demo_shapes_val")  # generated on first use
+    meta = MetadataCatalog.get("nl_demo_shapes_val")
+    log = _run(
+        "train_net.py", "--config-file", DEMO_CONFIG,
+        "--dataset", "my_shapes", meta.json_file, meta.image_root,
+        *SMALL, "DATASETS.TRAIN", "('my_shapes',)", "DATASETS.TEST", "('my_shapes',)",
+        "MODEL.KEYPOINT_ON", "True", "MODEL.ROI_KEYPOINT_HEAD.NUM_KEYPOINTS", "4",
+        "TEST.KEYPOINT_OKS_SIGMAS", "[0.05, 0.05, 0.05, 0.05]",
+        "SOLVER.MAX_ITER", "2", "OUTPUT_DIR", str(tmp_path),
+    )
+    assert "Registered dataset 'my_shapes': 60 images, 3 categories" in log
+    report = json.loads((tmp_path / "eval_report.json").read_text())
+    assert {"bbox", "segm", "keypoints"} <= set(report)

@@ -13,6 +13,7 @@ import tqdm
 from detectron2.utils.logger import setup_logger
 
 from nl_detectron.engine import load_config
+from nl_detectron.engine.defaults import add_dataset_argument, register_datasets
 from nl_detectron.predictor import draw_predictions, expand_inputs, set_confidence_threshold
 
 
@@ -22,8 +23,10 @@ def get_parser():
     parser.add_argument("--input", nargs="+", required=True, help="image files, folders, globs")
     parser.add_argument("--output", required=True, help="folder for the drawn predictions")
     parser.add_argument("--confidence-threshold", type=float, default=0.5)
+    parser.add_argument("--json-output", help="also write the predictions as COCO results JSON")
     parser.add_argument("--allow-unsafe-checkpoint", action="store_true",
                         help="load weights with plain pickle, which can run code: trusted files only")
+    add_dataset_argument(parser)
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ...")
     return parser
 
@@ -32,13 +35,14 @@ def main(argv=None):
     args = get_parser().parse_args(argv)
     setup_logger(name="nl_detectron")
     logger = setup_logger()
+    register_datasets(args)
     cfg = load_config(args.config_file, args.opts)
     set_confidence_threshold(cfg, args.confidence_threshold)
     cfg.freeze()
     paths = expand_inputs(args.input)
     written, skipped = draw_predictions(
         cfg, paths, args.output, progress=tqdm.tqdm,
-        allow_unsafe_checkpoint=args.allow_unsafe_checkpoint,
+        allow_unsafe_checkpoint=args.allow_unsafe_checkpoint, json_output=args.json_output,
     )
     logger.info(f"Wrote {len(written)} pictures to {args.output}; skipped {len(skipped)} inputs")
     return 1 if skipped and not written else 0

@@ -7,6 +7,7 @@ from detectron2.config import get_cfg
 from detectron2.engine import default_argument_parser, default_setup
 from detectron2.evaluation import verify_results
 from detectron2.utils import comm
+from detectron2.utils.logger import setup_logger
 
 from ..checkpoint import SafeCheckpointer
 from ..data import register_coco_json
@@ -64,11 +65,16 @@ def load_config(config_file, opts=()):
 
 
 def setup(args):
-    """Config from the parsed command line of ``default_argument_parser``, plus default_setup."""
-    register_datasets(args)
+    """
+    Config from the parsed command line of ``argument_parser``, then detectron2's default_setup
+    (logging, seed, config dump), then the ``--dataset`` registrations.
+    """
     cfg = load_config(args.config_file, args.opts)
     cfg.freeze()
     default_setup(cfg, args)
+    # default_setup sets up detectron2's and fvcore's loggers; ours log to the same places.
+    setup_logger(cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="nl_detectron")
+    register_datasets(args)
     return cfg
 
 

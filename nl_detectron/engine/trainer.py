@@ -9,6 +9,7 @@ from detectron2.utils import comm
 from ..checkpoint import SafeCheckpointer
 from ..data import CheckedDatasetMapper
 from ..evaluation import build_coco_evaluator
+from ..report import write_report
 from ..utils.compat import restart_data_loader
 from .resume import RandomStateHook, ResumableTrainingSampler, own_base_seed_generator
 
@@ -17,7 +18,8 @@ class Trainer(DefaultTrainer):
     """
     detectron2's ``DefaultTrainer`` with:
 
-    - COCO evaluation for the tasks the model has;
+    - COCO evaluation for the tasks the model has, also written as ``eval_report.json`` and
+      ``eval_report.md`` to the output folder;
     - images that cannot be read named (skipped with a warning in training);
     - checkpoints loaded without running code from the file (``allow_unsafe_checkpoint`` to
       trust one) and saved atomically;
@@ -36,6 +38,14 @@ class Trainer(DefaultTrainer):
         if output_folder is None:
             output_folder = os.path.join(cfg.OUTPUT_DIR, "inference")
         return build_coco_evaluator(cfg, dataset_name, output_folder)
+
+    @classmethod
+    def test(cls, cfg, model, evaluators=None):
+        """detectron2's test, plus ``eval_report.json`` / ``.md`` in ``cfg.OUTPUT_DIR``."""
+        results = super().test(cfg, model, evaluators)
+        if comm.is_main_process() and results:
+            write_report(results, cfg.OUTPUT_DIR, title=f"COCO evaluation: {cfg.DATASETS.TEST}")
+        return results
 
     @classmethod
     def build_train_loader(cls, cfg):

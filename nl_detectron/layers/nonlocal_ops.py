@@ -101,7 +101,8 @@ def nonlocal_fast(theta, phi, g, mode, *, concat_weight=None, scale=1.0, softmax
       paper's formula), whose fused backends never store the weights; where none serves the
       inputs (their dtype, device or head dimensions), query chunks of bounded size, each
       recomputed in backward (see ``SOFTMAX_IMPLS`` for ``softmax_impl``);
-    - dot product: by associativity, theta (phi^T g) / S, linear in L and S;
+    - dot product: by associativity, theta (phi^T g) / S, linear in L and S (the other order
+      where it is cheaper: small maps with wide channels);
     - concatenation: ReLU(a_i + b_j) summed over j is a sum over the keys whose b_j > -a_i,
       which a sort of b and prefix sums of g and b*g give for every i at once.
     """
@@ -113,10 +114,21 @@ def nonlocal_fast(theta, phi, g, mode, *, concat_weight=None, scale=1.0, softmax
         theta, phi, g = _promote(theta), _promote(phi), _promote(g)
         num_keys = phi.shape[1]
         if mode == "dot_product":
-            y = theta @ (phi.transpose(1, 2) @ g) / num_keys
+            y = _dot_product(theta, phi, g) / num_keys
         else:
             y = _concatenation_sorted(theta, phi, g, concat_weight) / num_keys
     return y.to(out_dtype)
+
+
+def _dot_product(theta, phi, g):
+    """
+    theta phi^T g in the cheaper order: theta (phi^T g) costs D E (L + S) multiply-adds and keeps
+    no (L, S) matrix; (theta phi^T) g costs L S (D + E), less only when L and S are small.
+    """
+    (num_queries, d), (num_keys, e) = theta.shape[1:], g.shape[1:]
+    if num_queries * num_keys * (d + e) < d * e * (num_queries + num_keys):
+        return (theta @ phi.transpose(1, 2)) @ g
+    return theta @ (phi.transpose(1, 2) @ g)
 
 
 def softmax_attention(q, k, v, *, scale=1.0, impl="auto"):
@@ -133,17 +145,20 @@ def softmax_attention(q, k, v, *, scale=1.0, impl="auto"):
         raise ValueError(f"Unknown softmax impl {impl!r}; valid: {', '.join(SOFTMAX_IMPLS)}")
     if impl == "chunked":
         return _chunked_attention(q, k, v, scale)
-    q4, k4, v4 = (t.unsqueeze(1).contiguous() for t in (q, k, v))  # SDPA's (N, heads, L, D)
+    # Fused kernels want q, k and v of one width; zero channels change no dot product and give
+    # zero outputs, so padding to the larger width and slicing back is exact.
+    q4, k4, v4 = (t.unsqueeze(1).contiguous() for t in _same_width(q, k, v))
     if impl == "sdpa":
-        return F.scaled_dot_product_attention(q4, k4, v4, scale=scale).squeeze(1)
+        y = F.scaled_dot_product_attention(q4, k4, v4, scale=scale)
+        return y.squeeze(1)[..., : v.shape[-1]]
     key = _signature(q4, k4, v4)
     if _FUSED_SERVES.get(key, True):
         try:
             with sdpa_kernel(_FUSED_BACKENDS), warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # each refusing backend warns why
-                y = F.scaled_dot_product_attention(q4, k4, v4, scale=scale).squeeze(1)
+                y = F.scaled_dot_product_attention(q4, k4, v4, scale=scale)
             _FUSED_SERVES[key] = True
-            return y
+            return y.squeeze(1)[..., : v.shape[-1]]
         except RuntimeError as e:
             if "No available kernel" not in str(e):
                 raise
@@ -166,12 +181,20 @@ def fused_sdpa_serves(q, k, v):
     Whether ``softmax_attention(impl="auto")`` ran a fused SDPA kernel (flash, memory-efficient
     or cuDNN) for inputs like these; None before it has seen them. Args as ``softmax_attention``.
     """
-    return _FUSED_SERVES.get(_signature(*(t.unsqueeze(1) for t in (q, k, v))))
+    return _FUSED_SERVES.get(_signature(*(t.unsqueeze(1) for t in _same_width(q, k, v))))
+
+
+def _same_width(*tensors):
+    """Zero-pad the last dim of the narrower tensors to the widest (no copy when all agree)."""
+    width = max(t.shape[-1] for t in tensors)
+    return [t if t.shape[-1] == width else F.pad(t, (0, width - t.shape[-1])) for t in tensors]
 
 
 def _chunked_attention(q, k, v, scale):
     num_queries, num_keys = q.shape[1], k.shape[1]
     chunk = max(1, CHUNK_ELEMENTS // max(1, q.shape[0] * num_keys))
+    if chunk >= num_queries:  # within the bound at once: recomputing would only cost time
+        return _dense_attention(q, k, v, scale)
     needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v))
     out = []
     for start in range(0, num_queries, chunk):

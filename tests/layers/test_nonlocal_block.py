@@ -188,3 +188,23 @@ def test_bf16_autocast_on_cpu_stays_finite_for_large_activations(mode, impl):
     # Close to the float32 result, to bf16's precision.
     reference = block(x.detach())
     assert (z.float() - reference).abs().max() <= 0.05 * reference.abs().max()
+
+
+@pytest.mark.parametrize("shape", [(50, 12, 4, 4), (6, 5, 32, 32)])
+def test_dot_product_in_either_order_equals_naive(shape):
+    """Long maps with narrow channels use theta (phi^T g); short maps with wide ones the other."""
+    torch.manual_seed(0)
+    num_queries, num_keys, d, e = shape
+    theta = torch.randn(2, num_queries, d, dtype=torch.float64)
+    phi = torch.randn(2, num_keys, d, dtype=torch.float64)
+    g = torch.randn(2, num_keys, e, dtype=torch.float64)
+    torch.testing.assert_close(nonlocal_fast(theta, phi, g, "dot_product"),
+                               nonlocal_naive(theta, phi, g, "dot_product"), **TOL)
+
+
+def test_gaussian_mode_is_served_by_a_fused_kernel_on_cpu():
+    """q and k are C wide, v C/2: padded to one width, SDPA's fused CPU kernel takes them."""
+    block = NonLocalBlock2d(64, mode="gaussian")
+    x = torch.randn(1, 64, 8, 8)
+    block(x)
+    assert nonlocal_ops.fused_sdpa_serves(*block.embed(x)) is True

@@ -1,0 +1,101 @@
+"""
+Where an NL block looks: for query pixels of an image, the block's normalised pairwise weights
+f(x_i, .) / C(x) over the image, as heat maps in the spirit of the paper's Figure 3. Computed
+with ``NonLocalBlock2d.attention_map`` (the query rows only, never the full matrix).
+"""
+import cv2
+import matplotlib
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..layers import NonLocalBlock2d
+
+
+def nonlocal_blocks(model):
+    """{name: block} of the backbone's NL blocks (those that see the whole image)."""
+    return {n: m for n, m in model.named_modules()
+            if isinstance(m, NonLocalBlock2d) and n.startswith("backbone.")}
+
+
+class AttentionMapper:
+    """
+    Runs a predictor once per image, capturing the chosen block's input, and turns query pixels
+    into heat maps over the image.
+    """
+
+    def __init__(self, predictor, block_name=None):
+        blocks = nonlocal_blocks(predictor.model)
+        if not blocks:
+            raise ValueError("this model has no NL block in its backbone")
+        block_name = block_name or next(iter(blocks))
+        if block_name not in blocks:
+            raise ValueError(f"no NL block {block_name!r} in the backbone; blocks: {list(blocks)}")
+        self.predictor, self.block_name, self.block = predictor, block_name, blocks[block_name]
+        self._captured = {}
+        self.block.register_forward_pre_hook(lambda m, args: self._captured.update(x=args[0]))
+        predictor.model.backbone.register_forward_pre_hook(
+            lambda m, args: self._captured.update(image=args[0].shape[-2:])
+        )
+
+    def __call__(self, image_bgr, queries=None, top_k=3):
+        """
+        Args:
+            image_bgr: (H, W, 3) uint8.
+            queries: (K, 2) (x, y) pixel positions in the image; None for the box centres of the
+                ``top_k`` highest-scoring detections.
+        Returns:
+            queries (K, 2) array, heat maps (K, H, W) float array (each sums to about 1 over the
+            block's grid), and the predictions.
+        """
+        predictions = self.predictor(image_bgr)
+        if queries is None:
+            instances = predictions["instances"].to("cpu")
+            boxes = instances.pred_boxes.tensor[instances.scores.argsort(descending=True)][:top_k]
+            queries = ((boxes[:, :2] + boxes[:, 2:]) / 2).numpy()
+            if len(queries) == 0:
+                raise ValueError("no detection to take queries from; give query points")
+        queries = np.asarray(queries, dtype=np.float64).reshape(-1, 2)
+        height, width = image_bgr.shape[:2]
+        if ((queries < 0) | (queries >= [width, height])).any():
+            raise ValueError(f"query points {queries.tolist()} outside the {width}x{height} image")
+        x = self._captured["x"]
+        padded_h, padded_w = self._captured["image"]
+        resized_h, resized_w = self._resized_size(height, width)
+        # image pixel -> resized input pixel -> cell of the block's input grid
+        stride_y, stride_x = padded_h / x.shape[-2], padded_w / x.shape[-1]
+        rows = np.minimum(queries[:, 1] * resized_h / height // stride_y, x.shape[-2] - 1)
+        cols = np.minimum(queries[:, 0] * resized_w / width // stride_x, x.shape[-1] - 1)
+        cells = torch.as_tensor(np.stack([rows, cols], axis=1).astype(np.int64))
+        maps = self.block.attention_map(x, cells)[0].float()  # (K, h', w')
+        grid_h, grid_w = maps.shape[-2:]
+        # A cell of the block's j grid covers stride * (h // h') input pixels (2x2 subsampling
+        # floors odd sizes: the last row or column of the input then has no cell of its own).
+        cell_h = round(stride_y * (x.shape[-2] // grid_h))
+        cell_w = round(stride_x * (x.shape[-1] // grid_w))
+        maps = F.interpolate(maps[None], size=(grid_h * cell_h, grid_w * cell_w), mode="nearest")
+        maps = maps[0].cpu().numpy()
+        pad_h, pad_w = max(0, resized_h - maps.shape[1]), max(0, resized_w - maps.shape[2])
+        maps = np.pad(maps, ((0, 0), (0, pad_h), (0, pad_w)), mode="edge")
+        maps = maps[:, :resized_h, :resized_w]
+        heat = np.stack([cv2.resize(m, (width, height), interpolation=cv2.INTER_LINEAR) for m in maps])
+        return queries, heat, predictions
+
+    def _resized_size(self, height, width):
+        transform = self.predictor.aug.get_transform(np.zeros((height, width, 3), np.uint8))
+        return transform.new_h, transform.new_w
+
+
+def draw_attention(image_bgr, heat, query, alpha=0.55):
+    """
+    The image with ``heat`` (H, W) as a colour map over it (scaled to its maximum) and the
+    query point marked. Returns (H, W, 3) uint8 BGR.
+    """
+    colours = matplotlib.colormaps["jet"](heat / max(float(heat.max()), 1e-12))[..., :3]
+    overlay = (1 - alpha) * image_bgr[..., ::-1] / 255.0 + alpha * colours
+    out = np.ascontiguousarray((overlay[..., ::-1] * 255).clip(0, 255).astype(np.uint8))
+    center = (int(round(query[0])), int(round(query[1])))
+    radius = max(3, min(image_bgr.shape[:2]) // 60)
+    cv2.circle(out, center, radius + 2, (255, 255, 255), -1)
+    cv2.circle(out, center, radius, (0, 0, 255), -1)
+    return out
