@@ -7,7 +7,6 @@ Here a ``.pkl`` is unpickled with only the types checkpoints hold (dicts, lists,
 numpy arrays and their dtypes), and a ``.pth`` with ``torch.load(weights_only=True)``;
 ``allow_unsafe=True`` restores detectron2's behaviour, for files you trust.
 """
-import logging
 import os
 import pickle
 
@@ -15,8 +14,6 @@ import torch
 
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.utils.file_io import PathManager
-
-logger = logging.getLogger(__name__)
 
 # (module, name) globals a checkpoint may reference; numpy 1.x and 2.x spell the module apart.
 SAFE_GLOBALS = {
@@ -53,11 +50,15 @@ class _RestrictedUnpickler(pickle.Unpickler):
         )
 
 
-def load_pickle(path, *, allow_unsafe=False):
-    """Unpickle a ``.pkl`` checkpoint (latin1 for Python 2 files, as detectron2 does)."""
+def load_pickle(path):
+    """
+    Unpickle a ``.pkl`` checkpoint allowing only ``SAFE_GLOBALS`` (latin1 for Python 2 files,
+    as detectron2 does).
+
+    Raises:
+        UnsafeCheckpointError: naming the file and the global it asked for.
+    """
     with PathManager.open(path, "rb") as f:
-        if allow_unsafe:
-            return pickle.load(f, encoding="latin1")
         return _RestrictedUnpickler(f, path, encoding="latin1").load()
 
 

@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import textwrap
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

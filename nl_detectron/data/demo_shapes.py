@@ -60,7 +60,7 @@ def _keypoints(polygon):
     return [float(v) for i in picks for v in (*polygon[i], 2)]
 
 
-def _random_image(rng, image_id, file_name):
+def _random_image(rng, image_id):
     """Draw one image; return (BGR uint8 image, list of COCO annotations without ids)."""
     size = IMAGE_SIZE
     base = rng.integers(0, 90, size=3)
@@ -128,7 +128,7 @@ def generate_demo_split(root, split):
     images, annotations = [], []
     for image_id in range(1, num_images + 1):
         file_name = f"{image_id:04d}.png"
-        image, anns = _random_image(rng, image_id, file_name)
+        image, anns = _random_image(rng, image_id)
         cv2.imwrite(os.path.join(image_dir, file_name), image)
         images.append(
             {"id": image_id, "file_name": file_name, "height": IMAGE_SIZE, "width": IMAGE_SIZE}

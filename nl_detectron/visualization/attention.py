@@ -68,22 +68,31 @@ class AttentionMapper:
         cols = np.minimum(queries[:, 0] * resized_w / width // stride_x, x.shape[-1] - 1)
         cells = torch.as_tensor(np.stack([rows, cols], axis=1).astype(np.int64))
         maps = self.block.attention_map(x, cells)[0].float()  # (K, h', w')
-        grid_h, grid_w = maps.shape[-2:]
-        # A cell of the block's j grid covers stride * (h // h') input pixels (2x2 subsampling
-        # floors odd sizes: the last row or column of the input then has no cell of its own).
-        cell_h = round(stride_y * (x.shape[-2] // grid_h))
-        cell_w = round(stride_x * (x.shape[-1] // grid_w))
-        maps = F.interpolate(maps[None], size=(grid_h * cell_h, grid_w * cell_w), mode="nearest")
-        maps = maps[0].cpu().numpy()
-        pad_h, pad_w = max(0, resized_h - maps.shape[1]), max(0, resized_w - maps.shape[2])
-        maps = np.pad(maps, ((0, 0), (0, pad_h), (0, pad_w)), mode="edge")
-        maps = maps[:, :resized_h, :resized_w]
-        heat = np.stack([cv2.resize(m, (width, height), interpolation=cv2.INTER_LINEAR) for m in maps])
+        heat = _grid_to_image(maps, (stride_y, stride_x), x.shape[-2:], (resized_h, resized_w),
+                              (height, width))
         return queries, heat, predictions
 
     def _resized_size(self, height, width):
         transform = self.predictor.aug.get_transform(np.zeros((height, width, 3), np.uint8))
         return transform.new_h, transform.new_w
+
+
+def _grid_to_image(maps, stride, input_grid, resized, image_size):
+    """
+    (K, h', w') maps on the block's j grid -> (K, H, W) on the image: a j cell covers
+    stride * (h // h') input pixels (2x2 subsampling floors odd sizes, leaving the last row or
+    column of the input without a cell of its own, which takes its neighbour's value); the input
+    is the resized image, padded at the bottom and right.
+    """
+    grid_h, grid_w = maps.shape[-2:]
+    cell_h = round(stride[0] * (input_grid[0] // grid_h))
+    cell_w = round(stride[1] * (input_grid[1] // grid_w))
+    maps = F.interpolate(maps[None], size=(grid_h * cell_h, grid_w * cell_w), mode="nearest")
+    maps = maps[0].cpu().numpy()
+    pad_h, pad_w = max(0, resized[0] - maps.shape[1]), max(0, resized[1] - maps.shape[2])
+    maps = np.pad(maps, ((0, 0), (0, pad_h), (0, pad_w)), mode="edge")[:, : resized[0], : resized[1]]
+    height, width = image_size
+    return np.stack([cv2.resize(m, (width, height), interpolation=cv2.INTER_LINEAR) for m in maps])
 
 
 def draw_attention(image_bgr, heat, query, alpha=0.55):
