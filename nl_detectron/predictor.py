@@ -1,10 +1,11 @@
-"""Run a trained model on image files and draw its predictions with detectron2's Visualizer."""
+"""Run a trained model on images or videos and draw its predictions with detectron2's Visualizer."""
 import glob
 import json
 import logging
 import os
 
 import cv2
+import numpy as np
 
 from detectron2.data import MetadataCatalog
 from detectron2.data.detection_utils import read_image
@@ -17,6 +18,7 @@ from .checkpoint import SafeCheckpointer
 logger = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv")
 
 
 def expand_inputs(inputs):
@@ -80,11 +82,39 @@ class PredictionVisualizer:
         Raises:
             OSError / ValueError: the file is unreadable or not an image.
         """
-        image = read_image(path, format="BGR")
-        predictions = self.predictor(image)
-        visualizer = Visualizer(image[:, :, ::-1], self.metadata, instance_mode=ColorMode.IMAGE)
+        return self.draw(read_image(path, format="BGR"))
+
+    def draw(self, image_bgr):
+        """Predict on one (H, W, 3) BGR uint8 image; returns as ``__call__``."""
+        predictions = self.predictor(image_bgr)
+        visualizer = Visualizer(image_bgr[:, :, ::-1], self.metadata, instance_mode=ColorMode.IMAGE)
         drawn = visualizer.draw_instance_predictions(predictions["instances"].to("cpu"))
         return predictions, drawn.get_image()
+
+    def draw_video(self, path, out_path):
+        """
+        Draw the predictions on every frame of the video ``path`` into the mp4 ``out_path``.
+
+        Returns:
+            int: the number of frames.
+        Raises:
+            OSError: the file cannot be read as a video.
+        """
+        capture = cv2.VideoCapture(path)
+        ok, frame = capture.read()
+        if not ok:
+            raise OSError(f"{path}: cannot read this video")
+        fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
+        height, width = frame.shape[:2]
+        writer = cv2.VideoWriter(out_path, cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+        frames = 0
+        while ok:
+            writer.write(np.ascontiguousarray(self.draw(frame)[1][:, :, ::-1]))
+            frames += 1
+            ok, frame = capture.read()
+        writer.release()
+        capture.release()
+        return frames
 
 
 def draw_predictions(cfg, paths, output_dir, progress=None, allow_unsafe_checkpoint=False,
@@ -98,7 +128,8 @@ def draw_predictions(cfg, paths, output_dir, progress=None, allow_unsafe_checkpo
         allow_unsafe_checkpoint: load the weights with plain pickle (trusted files only).
         json_output: also write the predictions there as COCO results JSON; ``image_id`` is the
             input's 1-based position, ``file_name`` its path, and ``category_id`` the dataset's
-            id where the metadata maps it.
+            id where the metadata maps it. Videos (``VIDEO_EXTENSIONS``) are drawn to
+            ``<name>.mp4``, frame by frame, and left out of the JSON.
     Returns:
         (list of written paths, list of skipped input paths)
     """
@@ -109,13 +140,24 @@ def draw_predictions(cfg, paths, output_dir, progress=None, allow_unsafe_checkpo
         v: k for k, v in getattr(visualize.metadata, "thing_dataset_id_to_contiguous_id", {}).items()
     }
     for image_id, path in enumerate(progress(paths) if progress else paths, start=1):
+        stem = os.path.join(output_dir, os.path.splitext(os.path.basename(path))[0])
+        if path.lower().endswith(VIDEO_EXTENSIONS):
+            try:
+                frames = visualize.draw_video(path, stem + ".mp4")
+            except OSError as e:
+                logger.warning(f"Skipped {path}: {e}")
+                skipped.append(path)
+                continue
+            logger.info(f"Drew {frames} frames of {path}")
+            written.append(stem + ".mp4")
+            continue
         try:
             predictions, drawn = visualize(path)
         except (OSError, ValueError) as e:
             logger.warning(f"Skipped {path}: not a readable image ({e})")
             skipped.append(path)
             continue
-        out_path = os.path.join(output_dir, os.path.splitext(os.path.basename(path))[0] + ".png")
+        out_path = stem + ".png"
         cv2.imwrite(out_path, drawn[:, :, ::-1])
         written.append(out_path)
         if json_output:

@@ -169,3 +169,27 @@ def test_train_on_a_coco_json_given_on_the_command_line(tmp_path):
     assert "Registered dataset 'my_shapes': 60 images, 3 categories" in log
     report = json.loads((tmp_path / "eval_report.json").read_text())
     assert {"bbox", "segm", "keypoints"} <= set(report)
+
+
+@pytest.mark.slow
+def test_demo_draws_every_frame_of_a_video(trained, tmp_path):
+    out, _ = trained
+    from detectron2.data import MetadataCatalog
+
+    image_root = MetadataCatalog.get("nl_demo_shapes_val").image_root
+    video = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 5, (192, 192))
+    for i in range(1, 5):
+        writer.write(cv2.imread(os.path.join(image_root, f"000{i}.png")))
+    writer.release()
+    log = _run("demo.py", "--config-file", DEMO_CONFIG, "--confidence-threshold", "0.0",
+               "--input", str(video), "--output", str(tmp_path / "drawn"),
+               "MODEL.WEIGHTS", str(out / "model_final.pth"))
+    assert f"Drew 4 frames of {video}" in log
+    capture = cv2.VideoCapture(str(tmp_path / "drawn" / "clip.mp4"))
+    frames = []
+    ok, frame = capture.read()
+    while ok:
+        frames.append(frame)
+        ok, frame = capture.read()
+    assert len(frames) == 4 and all(f.shape == (192, 192, 3) and f.std() > 10 for f in frames)

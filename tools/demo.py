@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """
-Draw a trained model's predictions on images (files, folders or globs), as detectron2's demo:
+Draw a trained model's predictions on images (files, folders or globs) or videos (.mp4, .avi,
+.mov, .mkv: written as .mp4), as detectron2's demo:
 
     python tools/demo.py --config-file configs/mask_rcnn_R50_NL.yaml --input images/ \
         --output predictions/ MODEL.WEIGHTS model_final.pth
@@ -20,7 +21,7 @@ from nl_detectron.predictor import draw_predictions, expand_inputs, set_confiden
 def get_parser():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config-file", required=True, metavar="FILE")
-    parser.add_argument("--input", nargs="+", required=True, help="image files, folders, globs")
+    parser.add_argument("--input", nargs="+", required=True, help="image or video files, folders of images, globs")
     parser.add_argument("--output", required=True, help="folder for the drawn predictions")
     parser.add_argument("--confidence-threshold", type=float, default=0.5)
     parser.add_argument("--json-output", help="also write the predictions as COCO results JSON")
@@ -44,7 +45,7 @@ def main(argv=None):
         cfg, paths, args.output, progress=tqdm.tqdm,
         allow_unsafe_checkpoint=args.allow_unsafe_checkpoint, json_output=args.json_output,
     )
-    logger.info(f"Wrote {len(written)} pictures to {args.output}; skipped {len(skipped)} inputs")
+    logger.info(f"Wrote {len(written)} files to {args.output}; skipped {len(skipped)} inputs")
     return 1 if skipped and not written else 0
 
 
