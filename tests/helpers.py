@@ -3,6 +3,8 @@ import os
 
 import torch
 
+from detectron2.checkpoint import DetectionCheckpointer
+
 from nl_detectron.engine import load_config
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -34,3 +36,18 @@ def random_image_inputs(num_images=1, size=128, seed=0):
          "height": size, "width": size}
         for _ in range(num_images)
     ]
+
+
+class RecordingCheckpointer(DetectionCheckpointer):
+    """``DetectionCheckpointer`` that keeps what ``load`` found missing or unexpected."""
+
+    def _load_model(self, checkpoint):
+        self.incompatible = super()._load_model(checkpoint)
+        return self.incompatible
+
+
+def load_checkpoint(model, path):
+    """Load ``path`` into ``model`` as detectron2 does; return the incompatible keys."""
+    checkpointer = RecordingCheckpointer(model)
+    checkpointer.load(str(path))
+    return checkpointer.incompatible

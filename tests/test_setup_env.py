@@ -1,4 +1,5 @@
 """The detectron2 build recipe of tools/setup_env.py, and the detectron2 it installs."""
+import importlib.metadata
 import importlib.util
 import os
 import types
@@ -42,10 +43,17 @@ def test_a_patch_that_changes_nothing_fails_loudly(tmp_path):
         setup_env.patch_sources(str(tmp_path))
 
 
-ours = (setup_env.installed_detectron2_version() or "").startswith("0.6+nlpurepy")
+def _imports_our_build():
+    """Whether ``import detectron2`` finds the package of our pure-Python build."""
+    if not (setup_env.installed_detectron2_version() or "").startswith("0.6+nlpurepy"):
+        return False
+    import detectron2
+
+    ours = importlib.metadata.distribution("detectron2").locate_file("detectron2/__init__.py")
+    return os.path.samefile(str(ours), detectron2.__file__)
 
 
-@pytest.mark.skipif(not ours, reason="detectron2 is the user's own build, not ours")
+@pytest.mark.skipif(not _imports_our_build(), reason="detectron2 is the user's own build, not ours")
 def test_our_detectron2_build():
     import torch
     from detectron2 import _C, model_zoo

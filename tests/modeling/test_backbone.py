@@ -5,7 +5,7 @@ from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.modeling import build_backbone, build_model
 
 from nl_detectron.layers import NonLocalBlock2d
-from tests.helpers import baseline_cfg, random_image_inputs, small_cfg
+from tests.helpers import baseline_cfg, load_checkpoint, random_image_inputs, small_cfg
 
 
 def _nl_modules(model):
@@ -41,9 +41,7 @@ def test_baseline_checkpoint_loads_and_predicts_the_same(tmp_path):
     DetectionCheckpointer(baseline, save_dir=str(tmp_path)).save("baseline")
 
     nl_model = build_model(small_cfg(*opts)).eval()
-    checkpointer = DetectionCheckpointer(nl_model)
-    checkpoint = checkpointer._load_file(str(tmp_path / "baseline.pth"))
-    incompatible = checkpointer._load_model(checkpoint)
+    incompatible = load_checkpoint(nl_model, tmp_path / "baseline.pth")
     nl_keys = {k for k in nl_model.state_dict() if ".nonlocal" in k}
     assert set(incompatible.missing_keys) == nl_keys
     assert not incompatible.unexpected_keys and not incompatible.incorrect_shapes

@@ -14,7 +14,7 @@ from detectron2.utils.events import EventStorage
 
 from nl_detectron.engine import load_config
 from nl_detectron.layers import NonLocalBlock2d
-from tests.helpers import REPO_ROOT, random_image_inputs
+from tests.helpers import REPO_ROOT, load_checkpoint, random_image_inputs
 
 SMALL = [
     "MODEL.DEVICE", "cpu", "MODEL.WEIGHTS", "",
@@ -94,8 +94,7 @@ def test_baseline_checkpoint_loads_into_nl_twin_with_same_predictions(config, fm
     else:
         _save_pkl(baseline, path)
     nl_model = build_model(_cfg(config)).eval()
-    checkpointer = DetectionCheckpointer(nl_model)
-    incompatible = checkpointer._load_model(checkpointer._load_file(path))
+    incompatible = load_checkpoint(nl_model, path)
     nl_keys = {k for k in nl_model.state_dict() if ".nonlocal" in k}
     assert nl_keys and set(incompatible.missing_keys) == nl_keys
     assert not incompatible.unexpected_keys and not incompatible.incorrect_shapes
