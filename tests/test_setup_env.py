@@ -72,3 +72,11 @@ def test_our_detectron2_build():
     # On CPU, v0.6 runs deformable convolution through torchvision, without C++ ops of its own.
     conv = DeformConv(4, 4, 3, padding=1)
     assert conv(torch.randn(1, 4, 5, 5), torch.zeros(1, 18, 5, 5)).shape == (1, 4, 5, 5)
+
+
+def test_a_too_old_torch_is_refused_not_replaced(monkeypatch):
+    monkeypatch.setattr(setup_env, "check_python", lambda code: "2.1.0+cpu")
+    monkeypatch.setattr(setup_env, "pip", lambda *a: pytest.fail(f"pip {a} called"))
+    with pytest.raises(setup_env.SetupError, match=r"torch 2\.1\.0\+cpu is installed; "
+                                                    r"nl_detectron needs torch >= 2\.4"):
+        setup_env.ensure_torch()

@@ -48,6 +48,13 @@ D2_REQUIREMENTS = [
     "hydra-core>=1.1",
 ]
 
+MIN_TORCH = (2, 4)  # torch.nn.attention.sdpa_kernel, torch.is_autocast_enabled(device_type)
+
+TORCH_VERSION = """
+import torch
+print(torch.__version__)
+"""
+
 TORCH_CHECK = """
 import torch, torchvision
 boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0], [1.0, 1.0, 10.0, 10.0]])
@@ -186,6 +193,14 @@ def pip(*args):
 
 
 def ensure_torch():
+    version = check_python(TORCH_VERSION)
+    if version and tuple(int(v) for v in re.findall(r"\d+", version)[:2]) < MIN_TORCH:
+        raise SetupError(
+            f"torch {version} is installed; nl_detectron needs torch >= "
+            f"{'.'.join(map(str, MIN_TORCH))}. Upgrade it (with a matching torchvision), or run "
+            "in a fresh environment where this set-up installs torch "
+            f"{TORCH_PIN[0].split('==')[1]}."
+        )
     found = check_python(TORCH_CHECK)
     if found:
         log(f"kept torch + torchvision {found}")
