@@ -32,6 +32,10 @@ class UnsafeCheckpointError(pickle.UnpicklingError):
     pass
 
 
+class CheckpointReadError(ValueError):
+    """A file that is not a checkpoint, or a truncated one."""
+
+
 class _RestrictedUnpickler(pickle.Unpickler):
     def __init__(self, file, path, **kwargs):
         super().__init__(file, **kwargs)
@@ -75,6 +79,22 @@ class SafeCheckpointer(DetectionCheckpointer):
         self.allow_unsafe = allow_unsafe
 
     def _load_file(self, filename):
+        try:
+            return self._read(filename)
+        except (UnsafeCheckpointError, OSError):  # OSError names the file already
+            raise
+        except Exception as e:  # whatever the unpickler tripped on, say which file it was
+            if "Weights only load failed" in str(e):
+                raise UnsafeCheckpointError(
+                    f"{filename} holds objects other than tensors and plain data: refusing to "
+                    "unpickle it, since unpickling can run code. If you trust this file, load it "
+                    "with allow_unsafe=True (tools: --allow-unsafe-checkpoint)."
+                ) from e
+            raise CheckpointReadError(
+                f"{filename}: not a readable checkpoint (not one, or truncated): {e}"
+            ) from e
+
+    def _read(self, filename):
         if filename.endswith((".pkl", ".pyth")):
             if filename.endswith(".pkl") and not self.allow_unsafe:
                 # A first, restricted read refuses what could run code; detectron2's own reader,

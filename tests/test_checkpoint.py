@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from nl_detectron.checkpoint import SafeCheckpointer, UnsafeCheckpointError
+from nl_detectron.checkpoint import CheckpointReadError, SafeCheckpointer, UnsafeCheckpointError
 
 
 class _CreatesFile:
@@ -84,3 +84,36 @@ def test_a_save_killed_midway_leaves_the_last_checkpoint_intact(tmp_path, monkey
     fresh = _model()
     SafeCheckpointer(fresh, str(tmp_path)).resume_or_load("", resume=True)
     assert all(torch.equal(fresh.state_dict()[k], v) for k, v in good.items())
+
+
+@pytest.mark.parametrize("suffix", ["pth", "pkl"])
+@pytest.mark.parametrize("content", ["text", "truncated"])
+def test_a_file_that_is_no_checkpoint_or_truncated_is_named(tmp_path, suffix, content):
+    path = tmp_path / f"model.{suffix}"
+    if content == "text":
+        path.write_text("these are not weights\n")
+    else:
+        full = tmp_path / f"full.{suffix}"
+        if suffix == "pth":
+            torch.save({"model": _model().state_dict()}, full)
+        else:
+            with open(full, "wb") as f:
+                pickle.dump({"model": {"0.bias": np.zeros(4, np.float32)}, "__author__": "x"}, f)
+        path.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    with pytest.raises(CheckpointReadError, match=f"{path}: not a readable checkpoint"):
+        SafeCheckpointer(_model()).load(str(path))
+
+
+def test_wrong_shapes_are_named_and_skipped(tmp_path, caplog):
+    model = _model()
+    state = model.state_dict()
+    state["0.weight"] = torch.zeros(5, 3, 1, 1)
+    torch.save({"model": state}, tmp_path / "wrong.pth")
+    fresh = _model()
+    before = fresh[0].weight.clone()
+    with caplog.at_level("WARNING"):
+        SafeCheckpointer(fresh).load(str(tmp_path / "wrong.pth"))
+    assert "0.weight" in caplog.text and "(5, 3, 1, 1)" in caplog.text
+    assert "(4, 3, 1, 1)" in caplog.text
+    assert torch.equal(fresh[0].weight, before)  # not loaded
+    assert torch.equal(fresh[0].bias, state["0.bias"])  # the rest is

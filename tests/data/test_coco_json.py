@@ -78,3 +78,16 @@ def test_registered_dataset_metadata(tmp_path):
     assert again.keypoint_flip_map == [("left", "right")] and again.evaluator_type == "coco"
     with open(meta.json_file) as f:
         assert len(json.load(f)["images"]) == 60
+
+
+def test_images_without_annotations_are_dropped_from_training_with_a_log(tmp_path, caplog):
+    from detectron2.data import get_detection_dataset_dicts
+
+    records = [_record(tmp_path / "a.png"), dict(_record(tmp_path / "b.png", annotations=False),
+                                                 image_id=2)]
+    DatasetCatalog.register("with_empty_image", lambda: records)
+    MetadataCatalog.get("with_empty_image").thing_classes = ["thing"]
+    with caplog.at_level("INFO"):
+        kept = get_detection_dataset_dicts(["with_empty_image"], filter_empty=True)
+    assert [d["image_id"] for d in kept] == [1]
+    assert "Removed 1 images with no usable annotations" in caplog.text
