@@ -208,9 +208,8 @@ def _chunked_attention(q, k, v, scale):
 
 
 def _dense_attention(q, k, v, scale):
-    with _full_precision(q):
-        weights = torch.softmax(_promote(q) @ _promote(k).transpose(1, 2) * scale, dim=-1)
-        return (weights @ _promote(v)).to(v.dtype)
+    """One chunk of the chunked path: the naive softmax formula, weights in full."""
+    return nonlocal_naive(q, k, v, "embedded_gaussian", scale=scale)
 
 
 def _concatenation_sorted(theta, phi, g, concat_weight):
