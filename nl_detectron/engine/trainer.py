@@ -10,7 +10,7 @@ from ..checkpoint import SafeCheckpointer
 from ..data import CheckedDatasetMapper
 from ..evaluation import build_coco_evaluator
 from ..report import write_report
-from ..utils.compat import restart_data_loader
+from ..utils.compat import DEFAULT_TRAINER_SAVES_OPTIMIZER, restart_data_loader
 from .resume import RandomStateHook, ResumableTrainingSampler, own_base_seed_generator
 
 
@@ -76,15 +76,16 @@ class Trainer(DefaultTrainer):
         return [RandomStateHook(), *super().build_hooks()]
 
     def state_dict(self):
-        # detectron2 v0.6 leaves the optimizer (momentum) out of its checkpoints, so a resumed
-        # training restarted SGD's momentum; main saves it as "_trainer", as here.
+        # On v0.6 a resumed training restarted SGD's momentum: save it as main does.
         state = super().state_dict()
-        state["_trainer"] = self._trainer.state_dict()
+        if not DEFAULT_TRAINER_SAVES_OPTIMIZER:
+            state["_trainer"] = self._trainer.state_dict()
         return state
 
     def load_state_dict(self, state_dict):
         super().load_state_dict(state_dict)
-        if "_trainer" in state_dict:  # absent from checkpoints of v0.6's DefaultTrainer
+        # "_trainer" is absent from checkpoints of v0.6's own DefaultTrainer.
+        if not DEFAULT_TRAINER_SAVES_OPTIMIZER and "_trainer" in state_dict:
             self._trainer.load_state_dict(state_dict["_trainer"])
 
     def resume_or_load(self, resume=True):

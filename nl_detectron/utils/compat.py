@@ -1,6 +1,12 @@
 """Where detectron2 v0.6 and upstream main (or a build without C++ ops) differ, in one place."""
 from functools import lru_cache
 
+from detectron2.engine import DefaultTrainer
+
+# v0.6's DefaultTrainer leaves its SimpleTrainer's state (the optimizer's momentum) out of
+# checkpoints; main saves and loads it as "_trainer".
+DEFAULT_TRAINER_SAVES_OPTIMIZER = "state_dict" in vars(DefaultTrainer)
+
 
 @lru_cache(maxsize=None)
 def has_fast_coco_eval():
