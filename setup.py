@@ -21,6 +21,8 @@ setup(
         "numpy>=1.21",
         "Pillow>=8.0",
         "matplotlib>=3.3",
+        # fvcore's crop of polygon masks (INPUT.CROP.ENABLED) imports it.
+        "shapely>=1.7",
         "tqdm>=4.29",
         "yacs>=0.1.8",
     ],

@@ -64,7 +64,7 @@ def run_cell(mode, impl, feature_map, pass_, device, repeats, scope):
     import torch
 
     from nl_detectron.layers import NonLocalBlock2d, nonlocal_fast, nonlocal_naive
-    from nl_detectron.layers.nonlocal_ops import fused_sdpa_serves
+    from nl_detectron.layers.nonlocal_ops import softmax_backend
 
     torch.manual_seed(0)
     c, h, w = FEATURE_MAPS[feature_map]
@@ -83,7 +83,7 @@ def run_cell(mode, impl, feature_map, pass_, device, repeats, scope):
         op = nonlocal_fast if impl == "fast" else nonlocal_naive
 
         def forward():
-            return op(*embedded, mode, concat_weight=block._concat_weight())
+            return op(*embedded, mode, concat_weight=block._concat_weight(), scale=block.scale)
     else:
         x = torch.randn(BATCH, c, h, w, device=device, requires_grad=backward)
 
@@ -120,9 +120,9 @@ def run_cell(mode, impl, feature_map, pass_, device, repeats, scope):
     if impl == "fast" and mode in ("embedded_gaussian", "gaussian"):
         with torch.set_grad_enabled(backward):
             q, k, v = embedded if scope == "op" else block.embed(x)
-        served = "fused" if fused_sdpa_serves(q, k, v) else "chunked"
-        if device == "cuda" and served == "fused":
-            served = cuda_backends(q, k, v)
+        served = softmax_backend(q, k, v)
+        if device == "cuda":
+            served += f" (accepted: {cuda_backends(q, k, v)})"
     return {
         "time_s": statistics.median(times) if times else first,
         "peak_bytes": peak,
@@ -131,16 +131,21 @@ def run_cell(mode, impl, feature_map, pass_, device, repeats, scope):
 
 
 def cuda_backends(q, k, v):
-    """The fused CUDA SDPA backends that accept these inputs, in SDPA's order of preference."""
+    """
+    The fused CUDA SDPA backends that accept these inputs (padded to one width, as the block
+    does), in SDPA's order of preference: a check of ``softmax_backend``'s rule on this GPU.
+    """
     import torch.nn.functional as F
     from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    from nl_detectron.layers.nonlocal_ops import _same_width
 
     accepted = []
     for backend in (SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION,
                     SDPBackend.EFFICIENT_ATTENTION):
         try:
             with sdpa_kernel([backend]):
-                F.scaled_dot_product_attention(*(t.unsqueeze(1).contiguous() for t in (q, k, v)))
+                F.scaled_dot_product_attention(*(t.unsqueeze(1).contiguous() for t in _same_width(q, k, v)))
             accepted.append(backend.name.lower().replace("_attention", ""))
         except RuntimeError:
             pass

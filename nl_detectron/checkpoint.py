@@ -81,7 +81,7 @@ class SafeCheckpointer(DetectionCheckpointer):
     def _load_file(self, filename):
         try:
             return self._read(filename)
-        except (UnsafeCheckpointError, OSError):  # OSError names the file already
+        except (UnsafeCheckpointError, CheckpointReadError, OSError):  # these name the file
             raise
         except Exception as e:  # whatever the unpickler tripped on, say which file it was
             if "Weights only load failed" in str(e):
@@ -102,6 +102,14 @@ class SafeCheckpointer(DetectionCheckpointer):
                 load_pickle(filename)
             return super()._load_file(filename)
         with PathManager.open(filename, "rb") as f:
+            # torch.save writes a zip archive (or, before torch 1.6, a pickle). Anything else is no
+            # checkpoint: torch's weights-only reader would report it as an unsafe pickle.
+            if not f.read(2).startswith((b"PK", b"\x80")):
+                raise CheckpointReadError(
+                    f"{filename}: not a readable checkpoint (neither a zip archive nor a pickle, "
+                    "as torch.save writes)"
+                )
+            f.seek(0)
             loaded = torch.load(f, map_location="cpu", weights_only=not self.allow_unsafe)
         return loaded if "model" in loaded else {"model": loaded}
 

@@ -29,14 +29,21 @@ def add_nonlocal_config(cfg):
     cfg.MODEL.NONLOCAL.INTER_CHANNELS = None
     # 2x2 max-pool subsampling of the phi and g paths (paper, Sec. 3.3).
     cfg.MODEL.NONLOCAL.SUB_SAMPLE = True
-    # Norm after W_z, whose scale starts at zero so the block starts as the identity. The paper
-    # used BN (video, large batches); detection trains with about 2 images per GPU, where batch
-    # statistics are poor, so GN (batch-independent, detectron2's choice for training with small
-    # batches) is the default. "" means no norm, with W_z itself initialised to zero.
+    # Where that max-pool goes: "input" pools x before the phi and g convs, as the official code
+    # (video-nonlocal-net lib/models/nonlocal_helper.py: MaxPool, then the phi and g ConvNd) and
+    # the paper's y_i = 1/C(x^) sum_j f(x_i, x^_j) g(x^_j); "embedding" pools phi(x) and g(x), as
+    # mmcv and AlexHex7, for weights trained there (same parameters, different function).
+    cfg.MODEL.NONLOCAL.SUB_SAMPLE_AT = "input"
+    # Norm after W_z, whose scale starts at zero so the block starts as the identity. "" means no
+    # norm, with W_z itself initialised to zero. GN is our one deliberate deviation from the
+    # official code's BN; README.md, "Why GN", gives the reason.
     cfg.MODEL.NONLOCAL.NORM = "GN"
-    # Scale theta_i . phi_j by 1/sqrt(inter_channels) before the softmax (official code's
-    # USE_SCALE); off in the paper.
-    cfg.MODEL.NONLOCAL.USE_SCALE = False
+    # Scale the softmax logits by 1/sqrt(D), D the width of the dot product (inter_channels; the
+    # input's channels for "gaussian"), as the official code (lib/core/config.py: USE_SCALE =
+    # True; nonlocal_helper.py: Scale by dim_inner**-.5 before the Softmax). Unscaled logits over
+    # 512 channels saturate the softmax sooner. The 1/N modes ignore it, as the official code's
+    # non-softmax branch does.
+    cfg.MODEL.NONLOCAL.USE_SCALE = True
     # "fast" (no N x N matrix kept where the mode allows it) or "naive" (the formula as written).
     cfg.MODEL.NONLOCAL.IMPL = "fast"
     # Per ResNet stage, the indices of the residual blocks that get an NL block right after them.

@@ -30,7 +30,7 @@ TORCH_PIN = ["torch==2.11.0", "torchvision==0.26.0"]
 D2_SDIST = "pb1-detectron2==0.6"
 D2_SDIST_SHA256 = "5d2e9e51e523ec72f6a31cca04b0a515492e9514b773a3d134cedc0677170b29"
 # Bump when the build recipe below changes: an older build of ours is then rebuilt.
-D2_BUILD_VERSION = "0.6+nlpurepy.2"
+D2_BUILD_VERSION = "0.6+nlpurepy.3"
 
 D2_REQUIREMENTS = [
     "Pillow>=7.1",
@@ -149,6 +149,11 @@ PATCHES = [
      "Pillow's removed Image.LINEAR"),
     ("detectron2/model_zoo/model_zoo.py", _remove_pkg_resources, "pkg_resources"),
     ("detectron2/export/__init__.py", _optional_caffe2_export, "caffe2 import"),
+    # Python >= 3.11's random.sample refuses a set: a skipped image then killed training.
+    ("detectron2/data/common.py",
+     lambda t: t.replace("self._rng.sample(self._fallback_candidates, k=1)",
+                         "self._rng.sample(list(self._fallback_candidates), k=1)"),
+     "MapDataset's fallback sample of a set"),
 ]
 
 

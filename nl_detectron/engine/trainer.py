@@ -1,13 +1,17 @@
 import os
 
-from detectron2.data import build_detection_test_loader, build_detection_train_loader
+from detectron2.data import (
+    DatasetFromList,
+    build_detection_test_loader,
+    build_detection_train_loader,
+)
 from detectron2.data.build import _train_loader_from_config
 from detectron2.data.samplers import TrainingSampler
 from detectron2.engine import DefaultTrainer
 from detectron2.utils import comm
 
 from ..checkpoint import SafeCheckpointer
-from ..data import CheckedDatasetMapper
+from ..data import CheckedDatasetMapper, SkippingMapDataset
 from ..evaluation import build_coco_evaluator
 from ..report import write_report
 from ..utils.compat import DEFAULT_TRAINER_SAVES_OPTIMIZER, restart_data_loader
@@ -50,6 +54,11 @@ class Trainer(DefaultTrainer):
     @classmethod
     def build_train_loader(cls, cfg):
         kwargs = _train_loader_from_config(cfg, mapper=CheckedDatasetMapper(cfg, True))
+        # Mapped by ours, not detectron2's MapDataset: v0.6's dies when an image is skipped.
+        kwargs["dataset"] = SkippingMapDataset(
+            DatasetFromList(kwargs["dataset"], copy=False), kwargs.pop("mapper")
+        )
+        kwargs["mapper"] = None
         sampler = kwargs["sampler"]
         if type(sampler) is TrainingSampler:
             sampler = ResumableTrainingSampler(sampler._size, sampler._shuffle, sampler._seed)

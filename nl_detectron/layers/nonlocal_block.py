@@ -12,6 +12,11 @@ from .nonlocal_ops import (
 )
 
 IMPLS = ("fast", "naive")
+# Where the 2x2 max-pool of the phi and g paths goes: "input" pools x before the phi and g convs
+# (the official code, facebookresearch/video-nonlocal-net lib/models/nonlocal_helper.py, and the
+# paper's y_i = 1/C(x^) sum_j f(x_i, x^_j) g(x^_j)); "embedding" pools phi(x) and g(x) (mmcv's
+# NonLocal2d and AlexHex7's Non-local_pytorch), for weights trained there.
+SUB_SAMPLE_AT = ("input", "embedding")
 
 
 class NonLocalBlock2d(nn.Module):
@@ -33,8 +38,9 @@ class NonLocalBlock2d(nn.Module):
         inter_channels=None,
         mode="embedded_gaussian",
         sub_sample=True,
+        sub_sample_at="input",
         norm="",
-        use_scale=False,
+        use_scale=True,
         impl="fast",
     ):
         """
@@ -45,10 +51,14 @@ class NonLocalBlock2d(nn.Module):
                 theta_i . phi_j), "gaussian" (softmax of x_i . x_j), "dot_product"
                 (theta_i . phi_j / N) or "concatenation" (ReLU(w_f . [theta_i, phi_j]) / N).
             sub_sample (bool): 2x2 max-pool the phi and g paths (the paper's setting).
+            sub_sample_at (str): "input" (pool x, then the phi and g convs: the official code)
+                or "embedding" (pool phi(x) and g(x): mmcv, AlexHex7); see ``SUB_SAMPLE_AT``.
             norm (str): norm after W_z, a name for detectron2's ``get_norm``: "" (none), "BN",
                 "SyncBN", "GN", "FrozenBN", ...
-            use_scale (bool): multiply theta_i . phi_j by 1/sqrt(inter_channels) before the
-                softmax (the official code's USE_SCALE); softmax modes only.
+            use_scale (bool): multiply the softmax modes' logits by 1/sqrt(D), D the width of
+                the dot product: theta_i . phi_j (D = inter_channels, the official code's
+                USE_SCALE) or, for "gaussian", x_i . x_j (D = in_channels). The 1/N modes are
+                normalised by N and ignore it, as the official code's non-softmax branch does.
             impl (str): "fast" (no (N, N) matrix kept where the mode allows) or "naive" (the
                 formula as written, for reference).
         """
@@ -60,9 +70,9 @@ class NonLocalBlock2d(nn.Module):
             raise ValueError(f"in_channels must be a positive int, got {in_channels!r}")
         if not isinstance(inter_channels, int) or inter_channels <= 0:
             raise ValueError(f"inter_channels must be a positive int, got {inter_channels!r}")
-        if use_scale and mode not in SOFTMAX_MODES:
+        if sub_sample_at not in SUB_SAMPLE_AT:
             raise ValueError(
-                f"use_scale applies to the softmax modes {SOFTMAX_MODES}, not to mode {mode!r}"
+                f"Unknown sub_sample_at {sub_sample_at!r}; valid: {', '.join(SUB_SAMPLE_AT)}"
             )
         if impl not in IMPLS:
             raise ValueError(f"Unknown impl {impl!r}; valid: {', '.join(IMPLS)}")
@@ -70,8 +80,9 @@ class NonLocalBlock2d(nn.Module):
         self.inter_channels = inter_channels
         self.mode = mode
         self.impl = impl
+        self.sub_sample_at = sub_sample_at
         embed_channels = in_channels if mode == "gaussian" else inter_channels
-        self.scale = embed_channels**-0.5 if use_scale else 1.0
+        self.scale = embed_channels**-0.5 if use_scale and mode in SOFTMAX_MODES else 1.0
 
         if mode != "gaussian":
             self.theta = nn.Conv2d(in_channels, inter_channels, kernel_size=1)
@@ -86,12 +97,16 @@ class NonLocalBlock2d(nn.Module):
         self._init_weights()
 
     def _init_weights(self):
-        for module in self.children():
-            if isinstance(module, nn.Conv2d):
-                # As the paper's code: Gaussian init of std 0.01, zero bias.
-                nn.init.normal_(module.weight, std=0.01)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
+        embeddings = (self.g,) if self.mode == "gaussian" else (self.theta, self.phi, self.g)
+        for module in (*embeddings, self.out):
+            # As the official code (CONV_INIT_STD = 0.01): Gaussian init of std 0.01, zero bias.
+            nn.init.normal_(module.weight, std=0.01)
+            nn.init.zeros_(module.bias)
+        # w_f (concatenation) keeps PyTorch's default init, as AlexHex7's port does (mmcv's
+        # ConvModule gives it Kaiming's). At std 0.01 the pre-activations w_f . [theta_i, phi_j]
+        # spread over about 3e-4 across all pairs, less than one optimizer step moves their common
+        # offset (theta's and phi's biases, through w_f): a step can then switch every pair off at
+        # once, where ReLU passes no gradient, and the block stays the identity for good.
         trainable_norm = self.norm is not None and not isinstance(self.norm, FrozenBatchNorm2d)
         if trainable_norm:
             nn.init.zeros_(self.norm.weight)
@@ -109,12 +124,14 @@ class NonLocalBlock2d(nn.Module):
             theta (N, H*W, D), phi (N, S, D), g (N, S, C'), channels last and contiguous;
             S = H*W, or (H//2)*(W//2) with subsampling; D = C' (or C for "gaussian").
         """
+        pool_input = self.pool is not None and self.sub_sample_at == "input"
+        x_hat = self.pool(x) if pool_input else x  # the positions j
         if self.mode == "gaussian":
-            theta, phi = x, x
+            theta, phi = x, x_hat
         else:
-            theta, phi = self.theta(x), self.phi(x)
-        g = self.g(x)
-        if self.pool is not None:
+            theta, phi = self.theta(x), self.phi(x_hat)
+        g = self.g(x_hat)
+        if self.pool is not None and not pool_input:
             phi, g = self.pool(phi), self.pool(g)
         return tuple(t.flatten(2).transpose(1, 2).contiguous() for t in (theta, phi, g))
 
@@ -163,4 +180,6 @@ class NonLocalBlock2d(nn.Module):
         return self.concat_project.weight if self.mode == "concatenation" else None
 
     def extra_repr(self):
-        return f"mode={self.mode}, inter_channels={self.inter_channels}, impl={self.impl}"
+        pool = f"sub_sample_at={self.sub_sample_at}" if self.pool is not None else "sub_sample=False"
+        return (f"mode={self.mode}, inter_channels={self.inter_channels}, {pool}, "
+                f"scale={self.scale:.4g}, impl={self.impl}")

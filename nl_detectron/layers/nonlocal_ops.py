@@ -13,8 +13,6 @@ For the Gaussian mode, theta and phi are x itself (D = C).
 reference for tests and benchmarks. ``nonlocal_fast`` gives the same numbers without keeping an
 (L, S) matrix where the mode allows it.
 """
-import warnings
-
 import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -22,15 +20,10 @@ from torch.utils.checkpoint import checkpoint
 
 MODES = ("embedded_gaussian", "gaussian", "dot_product", "concatenation")
 SOFTMAX_MODES = ("embedded_gaussian", "gaussian")
-# How the softmax modes are computed by ``nonlocal_fast``: "auto" (a fused SDPA kernel where one
-# serves the inputs, else "chunked"), "sdpa" (whatever SDPA picks, its math path included) or
+# How the softmax modes are computed by ``nonlocal_fast``: "auto" (the path ``softmax_backend``
+# chooses: a fused SDPA kernel where one serves the inputs, else "chunked"), "sdpa" (whatever SDPA picks, its math path included) or
 # "chunked" (query chunks, recomputed in backward).
 SOFTMAX_IMPLS = ("auto", "sdpa", "chunked")
-_FUSED_BACKENDS = [
-    SDPBackend.FLASH_ATTENTION,
-    SDPBackend.EFFICIENT_ATTENTION,
-    SDPBackend.CUDNN_ATTENTION,
-]
 # Elements of the (chunk, S) weight matrix the chunked path holds at once: 2**24 is 64 MiB fp32.
 CHUNK_ELEMENTS = 1 << 24
 
@@ -143,45 +136,57 @@ def softmax_attention(q, k, v, *, scale=1.0, impl="auto"):
     """
     if impl not in SOFTMAX_IMPLS:
         raise ValueError(f"Unknown softmax impl {impl!r}; valid: {', '.join(SOFTMAX_IMPLS)}")
-    if impl == "chunked":
+    backend = softmax_backend(q, k, v) if impl == "auto" else None
+    if impl == "chunked" or backend == "chunked":
         return _chunked_attention(q, k, v, scale)
     # Fused kernels want q, k and v of one width; zero channels change no dot product and give
     # zero outputs, so padding to the larger width and slicing back is exact.
     q4, k4, v4 = (t.unsqueeze(1).contiguous() for t in _same_width(q, k, v))
-    if impl == "sdpa":
+    if backend is None:  # impl "sdpa": whatever SDPA picks, its math path included
         y = F.scaled_dot_product_attention(q4, k4, v4, scale=scale)
-        return y.squeeze(1)[..., : v.shape[-1]]
-    key = _signature(q4, k4, v4)
-    if _FUSED_SERVES.get(key, True):
-        try:
-            with sdpa_kernel(_FUSED_BACKENDS), warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # each refusing backend warns why
-                y = F.scaled_dot_product_attention(q4, k4, v4, scale=scale)
-            _FUSED_SERVES[key] = True
-            return y.squeeze(1)[..., : v.shape[-1]]
-        except RuntimeError as e:
-            if "No available kernel" not in str(e):
-                raise
-            _FUSED_SERVES[key] = False
-    return _chunked_attention(q, k, v, scale)
+    else:
+        with sdpa_kernel([SDPA_BACKENDS[backend]]):
+            y = F.scaled_dot_product_attention(q4, k4, v4, scale=scale)
+    return y.squeeze(1)[..., : v.shape[-1]]
 
 
-# Whether a fused SDPA kernel served inputs of a given signature, learnt on first use.
-_FUSED_SERVES = {}
-
-
-def _signature(q, k, v):
-    grad = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v))
-    autocast = torch.is_autocast_enabled(q.device.type)
-    return (q.device.type, q.dtype, k.dtype, v.dtype, q.shape[-1], v.shape[-1], grad, autocast)
-
-
-def fused_sdpa_serves(q, k, v):
+def softmax_backend(q, k, v):
     """
-    Whether ``softmax_attention(impl="auto")`` ran a fused SDPA kernel (flash, memory-efficient
-    or cuDNN) for inputs like these; None before it has seen them. Args as ``softmax_attention``.
+    Which path ``softmax_attention(impl="auto")`` takes for these inputs, decided from what they
+    are (device, dtype, head width) and never by trying: "flash", "efficient" (SDPA's fused
+    kernels, which keep no weights) or "chunked" (``_chunked_attention``).
+
+    The rule, for inputs padded to one width D = max(q's, v's) (read off PyTorch's
+    ``sdp_utils``, and for the CPU measured with torch 2.11; ``tests/layers`` pins it):
+
+    - CPU: the flash kernel, for float32, float64, bfloat16 and float16, any D, with or without
+      grad and autocast; it only needs q, k and v of one width, which the padding gives.
+    - CUDA: flash for float16 / bfloat16 with D <= 256 and D % 8 == 0 on compute capability 8.x
+      and 9.x; otherwise the memory-efficient kernel, which has no upper bound on D, for float32,
+      or float16 / bfloat16 (bfloat16 from capability 8.0), with D % 8 == 0. So head width 512
+      (the res4 block's embedded Gaussian) goes to "efficient".
+    - Anything else (float64 on CUDA, other devices): "chunked".
+
+    Args: as ``softmax_attention``.
     """
-    return _FUSED_SERVES.get(_signature(*(t.unsqueeze(1) for t in _same_width(q, k, v))))
+    width = max(q.shape[-1], v.shape[-1])
+    dtype = q.dtype
+    if q.device.type == "cuda" and torch.is_autocast_enabled("cuda"):
+        dtype = torch.get_autocast_dtype("cuda")
+    if q.device.type == "cpu":
+        return "flash"
+    if q.device.type != "cuda" or width % 8 != 0:
+        return "chunked"
+    major, _ = torch.cuda.get_device_capability(q.device)
+    half = dtype in (torch.float16, torch.bfloat16)
+    if half and width <= 256 and major in (8, 9):
+        return "flash"
+    if dtype == torch.float32 or dtype == torch.float16 or (dtype == torch.bfloat16 and major >= 8):
+        return "efficient"
+    return "chunked"
+
+
+SDPA_BACKENDS = {"flash": SDPBackend.FLASH_ATTENTION, "efficient": SDPBackend.EFFICIENT_ATTENTION}
 
 
 def _same_width(*tensors):

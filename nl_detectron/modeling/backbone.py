@@ -19,7 +19,7 @@ from detectron2.modeling.backbone.fpn import (
 from detectron2.modeling.backbone.resnet import build_resnet_backbone
 
 from ..layers import MODES, NonLocalBlock2d
-from ..layers.nonlocal_block import IMPLS
+from ..layers.nonlocal_block import IMPLS, SUB_SAMPLE_AT
 
 STAGE_KEYS = OrderedDict((f"res{i}", f"RES{i}") for i in range(2, 6))
 
@@ -34,6 +34,11 @@ def nonlocal_block_kwargs(cfg):
         raise ValueError(f"MODEL.NONLOCAL.MODE = {nl.MODE!r} is not one of {', '.join(MODES)}")
     if nl.IMPL not in IMPLS:
         raise ValueError(f"MODEL.NONLOCAL.IMPL = {nl.IMPL!r} is not one of {', '.join(IMPLS)}")
+    if nl.SUB_SAMPLE_AT not in SUB_SAMPLE_AT:
+        raise ValueError(
+            f"MODEL.NONLOCAL.SUB_SAMPLE_AT = {nl.SUB_SAMPLE_AT!r} is not one of "
+            f"{', '.join(SUB_SAMPLE_AT)}"
+        )
     inter = nl.INTER_CHANNELS
     if inter is not None and (isinstance(inter, bool) or not isinstance(inter, int) or inter <= 0):
         raise ValueError(
@@ -52,6 +57,7 @@ def nonlocal_block_kwargs(cfg):
         inter_channels=nl.INTER_CHANNELS,
         mode=nl.MODE,
         sub_sample=nl.SUB_SAMPLE,
+        sub_sample_at=nl.SUB_SAMPLE_AT,
         norm=nl.NORM,
         use_scale=nl.USE_SCALE,
         impl=nl.IMPL,

@@ -91,3 +91,84 @@ def test_images_without_annotations_are_dropped_from_training_with_a_log(tmp_pat
         kept = get_detection_dataset_dicts(["with_empty_image"], filter_empty=True)
     assert [d["image_id"] for d in kept] == [1]
     assert "Removed 1 images with no usable annotations" in caplog.text
+
+
+def _register_from_command_line(name, json_file, image_root):
+    """As tools/train_net.py's ``--dataset NAME JSON IMAGE_ROOT`` does."""
+    from nl_detectron.engine.defaults import argument_parser, register_datasets
+
+    args = argument_parser().parse_args(["--dataset", name, str(json_file), str(image_root)])
+    register_datasets(args)
+
+
+def _first(coco, key, **where):
+    return next(e for e in coco[key] if all(e.get(k) == v for k, v in where.items()))
+
+
+def _set_height(coco):
+    del coco["images"][0]["height"]
+
+
+# Each malformed variant: (name, change to the COCO dict, entry and problem the error names).
+FATAL = [
+    ("empty_categories", lambda c: c.update(categories=[]), "'categories' is empty"),
+    ("no_height", _set_height, r"image id \d+: missing key 'height'"),
+    ("string_width", lambda c: c["images"][0].update(width="192"),
+     r"image id \d+: 'width' must be a positive int, got '192'"),
+    ("bbox_of_3", lambda c: c["annotations"][0].update(bbox=[1, 2, 3]),
+     r"annotation id \d+: 'bbox' must be 4 finite numbers"),
+    ("nan_bbox", lambda c: c["annotations"][0].update(bbox=[1, 2, float("nan"), 4]),
+     r"annotation id \d+: 'bbox' must be 4 finite numbers"),
+    ("unknown_category", lambda c: c["annotations"][0].update(category_id=99),
+     r"annotation id \d+: category_id 99 is not among the categories \[1, 2, 3\]"),
+    ("missing_image", lambda c: c["annotations"][0].update(image_id=12345),
+     r"annotation id \d+: image_id 12345 is not among the images"),
+    ("duplicate_annotation_id",
+     lambda c: c["annotations"][1].update(id=c["annotations"][0]["id"]),
+     r"annotation id \d+: duplicate id"),
+    ("duplicate_image_id", lambda c: c["images"][1].update(id=c["images"][0]["id"]),
+     r"image id \d+: duplicate id"),
+    ("odd_polygon", lambda c: c["annotations"][0].update(segmentation=[[1, 2, 3, 4, 5, 6, 7]]),
+     r"annotation id \d+: a polygon needs x, y pairs, got 7 numbers"),
+    ("string_polygon", lambda c: c["annotations"][0].update(segmentation=[["a", "b"]]),
+     r"annotation id \d+: a polygon must be a list of finite numbers"),
+    ("bad_rle", lambda c: c["annotations"][0].update(segmentation={"counts": "abc"}),
+     r"annotation id \d+: RLE 'size' must be \[height, width\]"),
+    ("short_keypoints", lambda c: c["annotations"][0].update(keypoints=[1, 2, 2]),
+     r"annotation id \d+: 'keypoints' must be 12 finite numbers"),
+    ("annotation_not_object", lambda c: c["annotations"].append([1, 2]),
+     r"annotation #\d+: an annotation must be a JSON object"),
+    ("no_annotation_id", lambda c: c["annotations"][0].pop("id"),
+     r"annotation #0: missing key 'id'"),
+]
+
+
+@pytest.mark.parametrize("name, change, match", FATAL, ids=[f[0] for f in FATAL])
+def test_malformed_entry_is_named_at_registration(tmp_path, name, change, match):
+    from tests.test_reliability import tiny_dataset
+
+    json_file, images, coco = tiny_dataset(tmp_path, num_images=3)
+    change(coco)
+    json_file.write_text(json.dumps(coco))
+    with pytest.raises(DatasetError, match=f"{json_file}: {match}"):
+        _register_from_command_line(f"malformed_{name}", json_file, images)
+
+
+def test_harmless_entries_are_dropped_with_one_warning_and_the_rest_trains(tmp_path, caplog):
+    from tests.test_reliability import tiny_dataset
+
+    json_file, images, coco = tiny_dataset(tmp_path, num_images=3)
+    degenerate, two_points = coco["annotations"][0], coco["annotations"][1]
+    degenerate["bbox"] = [10, 10, 0, 5]
+    two_points["segmentation"] = [[1, 1, 5, 5]]
+    json_file.write_text(json.dumps(coco))
+    _register_from_command_line("harmless_entries", json_file, images)
+    assert "dropped 2 annotations that are wrong but harmless" in caplog.text
+    assert f"annotation id {degenerate['id']}: degenerate bbox [10, 10, 0, 5]" in caplog.text
+    records = DatasetCatalog.get("harmless_entries")
+    kept = {a["id"] for r in records for a in r["annotations"]}
+    assert len(kept) == len(coco["annotations"]) - 2
+    assert degenerate["id"] not in kept and two_points["id"] not in kept
+    mapper = CheckedDatasetMapper(small_cfg(), is_train=True)
+    for record in records:
+        assert mapper(record)["instances"].gt_boxes.tensor.shape[1] == 4

@@ -1,0 +1,175 @@
+"""
+An NL config against its baseline twin (the same config with detectron2's own backbone and
+keypoint head), trained with identical settings over several seeds, as one table: AP per task,
+seconds per iteration, peak memory, parameters and FLOPs, each as mean and spread over the seeds,
+and NL minus baseline. ``tools/compare_twins.py`` is its command line.
+"""
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+
+from .analysis import baseline_twin, compare_with_baseline
+from .config import add_nonlocal_config
+from .report import _flatten
+from .visualization.curves import plot_curves
+
+VARIANTS = ("baseline", "NL")
+# The summary metrics of each task put in the table, in this order.
+TABLE_METRICS = ("AP", "AP50", "AP75")
+
+
+def twin_configs(cfg):
+    """
+    ``{"baseline": cfg without NL blocks, "NL": cfg}``. The baseline's ``MODEL.NONLOCAL`` is reset
+    to the defaults: it builds no NL block, and a changed key would be refused as unused.
+    """
+    if baseline_twin(cfg).dump() == cfg.dump():
+        raise ValueError(
+            f"MODEL.BACKBONE.NAME = {cfg.MODEL.BACKBONE.NAME!r} and MODEL.ROI_KEYPOINT_HEAD.NAME = "
+            f"{cfg.MODEL.ROI_KEYPOINT_HEAD.NAME!r} build no NL block: give compare_twins an NL config"
+        )
+    baseline = baseline_twin(cfg)
+    defaults = baseline.clone()
+    add_nonlocal_config(defaults)
+    baseline.MODEL.NONLOCAL = defaults.MODEL.NONLOCAL
+    return {"baseline": baseline, "NL": cfg}
+
+
+def run_dir(output_dir, variant, seed):
+    return os.path.join(output_dir, variant, f"seed{seed}")
+
+
+def train_twins(cfg, output_dir, seeds, *, train_args=(), log=print):
+    """
+    Train and evaluate both twins for every seed with ``tools/train_net.py``, one process (or
+    ``--num-gpus`` processes) per run, into ``output_dir/{baseline,NL}/seed{S}``.
+
+    Args:
+        train_args (list[str]): more arguments of train_net.py (``--num-gpus 8``, ``--resume``,
+            ``--dataset ...``).
+    Returns:
+        dict: (variant, seed) -> peak resident memory of the run's process tree in bytes.
+    """
+    tool = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools",
+                        "train_net.py")
+    peaks = {}
+    for variant, twin in twin_configs(cfg).items():
+        config_file = os.path.join(output_dir, f"{variant}.yaml")
+        os.makedirs(output_dir, exist_ok=True)
+        with open(config_file, "w") as f:
+            f.write(twin.dump())
+        for seed in seeds:
+            out = run_dir(output_dir, variant, seed)
+            command = [sys.executable, tool, "--config-file", config_file, *train_args,
+                       "SEED", str(seed), "OUTPUT_DIR", out]
+            log(f"[compare_twins] {variant}, seed {seed}: {' '.join(command)}")
+            os.makedirs(out, exist_ok=True)
+            with open(os.path.join(out, "train_stdout.log"), "w") as stdout:
+                process = subprocess.Popen(command, stdout=stdout, stderr=subprocess.STDOUT)
+                _, status, usage = os.wait4(process.pid, 0)
+            if status != 0:
+                raise RuntimeError(
+                    f"training {variant} with seed {seed} failed (exit status {status >> 8}); "
+                    f"see {os.path.join(out, 'train_stdout.log')}"
+                )
+            peaks[(variant, seed)] = usage.ru_maxrss * 1024  # Linux reports KiB
+    return peaks
+
+
+def seconds_per_iteration(metrics_json):
+    """Median of detectron2's per-iteration ``time`` in ``metrics.json`` (its first 20% left out:
+    warm-up)."""
+    times = []
+    with open(metrics_json) as f:
+        for line in f:
+            row = json.loads(line)
+            if "time" in row:
+                times.append(row["time"])
+    return statistics.median(times[len(times) // 5 :]) if times else math.nan
+
+
+def collect(output_dir, seeds, peaks):
+    """
+    Returns:
+        dict: variant -> {metric name -> [value per seed]}; metric names are "{task}/{AP...}",
+        "s/iter" and "peak memory (MiB)".
+    """
+    table = {}
+    for variant in VARIANTS:
+        rows = table.setdefault(variant, {})
+        for seed in seeds:
+            out = run_dir(output_dir, variant, seed)
+            with open(os.path.join(out, "eval_report.json")) as f:
+                for task, metrics in _flatten(json.load(f)).items():
+                    for metric in TABLE_METRICS:
+                        if metric in metrics:
+                            rows.setdefault(f"{task}/{metric}", []).append(metrics[metric])
+            rows.setdefault("s/iter", []).append(
+                seconds_per_iteration(os.path.join(out, "metrics.json"))
+            )
+            if (variant, seed) in peaks:
+                rows.setdefault("peak memory (MiB)", []).append(peaks[(variant, seed)] / 2**20)
+    return table
+
+
+def mean_and_spread(values):
+    """Mean and sample standard deviation (0 for a single value)."""
+    mean = statistics.fmean(values)
+    return mean, statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def twins_markdown(table, seeds, model_stats, title):
+    """
+    Args:
+        table: as ``collect`` returns.
+        model_stats: as ``analysis.compare_with_baseline`` returns.
+    """
+    lines = [f"# {title}", "",
+             f"Mean ± standard deviation over seeds {', '.join(map(str, seeds))}; NL - baseline is "
+             "the mean of the per-seed differences.", "",
+             "| metric | baseline | NL | NL - baseline | per seed: baseline / NL |",
+             "|---|---|---|---|---|"]
+    for metric, base in table["baseline"].items():
+        nl = table["NL"].get(metric)
+        if not nl or len(nl) != len(base):
+            continue
+        (bm, bs), (nm, ns) = mean_and_spread(base), mean_and_spread(nl)
+        dm, ds = mean_and_spread([n - b for b, n in zip(base, nl)])
+        digits = 3 if metric == "s/iter" else (0 if "MiB" in metric else 1)
+        fmt = lambda v: f"{v:,.{digits}f}"  # noqa: E731
+        per_seed = ", ".join(f"{fmt(b)} / {fmt(n)}" for b, n in zip(base, nl))
+        lines.append(f"| {metric} | {fmt(bm)} ± {fmt(bs)} | {fmt(nm)} ± {fmt(ns)} | "
+                     f"{dm:+,.{digits}f} ± {fmt(ds)} | {per_seed} |")
+    b, n = model_stats["baseline"], model_stats["NL"]
+    lines.append(f"| params (M) | {b['params'] / 1e6:.2f} | {n['params'] / 1e6:.2f} | "
+                 f"{(n['params'] - b['params']) / 1e6:+.2f} | |")
+    lines.append(f"| inference GMACs ({model_stats['size'][0]}x{model_stats['size'][1]}) | "
+                 f"{b['flops'] / 1e9:.2f} | {n['flops'] / 1e9:.2f} | "
+                 f"{(n['flops'] - b['flops']) / 1e9:+.2f} | |")
+    return "\n".join(lines) + "\n"
+
+
+def compare_twins(cfg, output_dir, seeds, *, train_args=(), size=None, log=print):
+    """
+    Train, evaluate and tabulate; write ``twins.md``, ``twins.json`` and ``curves.png`` to
+    ``output_dir``. Returns the Markdown table.
+    """
+    peaks = train_twins(cfg, output_dir, seeds, train_args=train_args, log=log)
+    table = collect(output_dir, seeds, peaks)
+    size = size or (cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST)
+    stats = compare_with_baseline(cfg, *size)
+    stats["size"] = list(size)
+    title = f"{cfg.MODEL.BACKBONE.NAME} against its baseline twin"
+    markdown = twins_markdown(table, seeds, stats, title)
+    with open(os.path.join(output_dir, "twins.md"), "w") as f:
+        f.write(markdown)
+    with open(os.path.join(output_dir, "twins.json"), "w") as f:
+        json.dump({"seeds": list(seeds), "runs": table, "model": stats}, f, indent=1)
+    runs = {f"{variant} seed {seed}": os.path.join(run_dir(output_dir, variant, seed),
+                                                     "metrics.json")
+            for variant in VARIANTS for seed in seeds}
+    plot_curves(runs, os.path.join(output_dir, "curves.png"))
+    return markdown

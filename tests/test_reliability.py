@@ -1,0 +1,124 @@
+"""
+README's Reliability table, met the way a user meets it: tools/train_net.py on the command line,
+with the real data loader and real training steps (the unit tests beside each part stay too).
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import cv2
+import pytest
+
+from detectron2.data import DatasetCatalog, MetadataCatalog
+
+from tests.helpers import DEMO_CONFIG, REPO_ROOT
+
+SMALL = [
+    "INPUT.MIN_SIZE_TRAIN", "(128,)", "INPUT.MAX_SIZE_TRAIN", "128",
+    "SOLVER.IMS_PER_BATCH", "2", "SOLVER.WARMUP_ITERS", "2", "DATASETS.TEST", "()",
+]
+
+
+def train_net(*args, ok=True):
+    """Run tools/train_net.py; its exit status must be 0 (``ok``) or not; returns its output."""
+    result = subprocess.run(
+        [sys.executable, os.path.join(REPO_ROOT, "tools", "train_net.py"),
+         "--config-file", DEMO_CONFIG, *args],
+        capture_output=True, text=True, cwd=REPO_ROOT, env=dict(os.environ), timeout=600,
+    )
+    log = result.stdout + result.stderr
+    assert (result.returncode == 0) == ok, log[-4000:]
+    return log
+
+
+def tiny_dataset(root, num_images=6):
+    """The first ``num_images`` of the demo's validation set as its own COCO dataset under
+    ``root``: returns (json path, image folder, COCO dict)."""
+    DatasetCatalog.get("nl_demo_shapes_val")  # generated on first use
+    meta = MetadataCatalog.get("nl_demo_shapes_val")
+    with open(meta.json_file) as f:
+        coco = json.load(f)
+    coco["images"] = coco["images"][:num_images]
+    ids = {image["id"] for image in coco["images"]}
+    coco["annotations"] = [a for a in coco["annotations"] if a["image_id"] in ids]
+    images = root / "images"
+    images.mkdir()
+    for image in coco["images"]:
+        shutil.copy(os.path.join(meta.image_root, image["file_name"]), images)
+    json_file = root / "train.json"
+    json_file.write_text(json.dumps(coco))
+    return json_file, images, coco
+
+
+@pytest.mark.slow
+def test_corrupt_image_is_skipped_and_training_ends(tmp_path):
+    """The reproduction of issue 14: one corrupt PNG in a 6-image training set."""
+    json_file, images, coco = tiny_dataset(tmp_path)
+    corrupt = images / coco["images"][1]["file_name"]
+    corrupt.write_bytes(b"these bytes are not an image")
+    log = train_net("--dataset", "tiny_train", str(json_file), str(images),
+                    *SMALL, "DATASETS.TRAIN", "('tiny_train',)", "SOLVER.MAX_ITER", "6",
+                    "OUTPUT_DIR", str(tmp_path / "out"))
+    assert f"Skipped {corrupt}: cannot read this image" in log
+    assert "1 of 6 training images skipped so far" in log
+    assert (tmp_path / "out" / "model_final.pth").exists()
+
+
+@pytest.mark.slow
+def test_missing_grayscale_4_channel_and_unannotated_images_in_one_training(tmp_path):
+    json_file, images, coco = tiny_dataset(tmp_path)
+    names = [image["file_name"] for image in coco["images"]]
+    os.remove(images / names[0])  # missing
+    gray = cv2.imread(str(images / names[2]), cv2.IMREAD_GRAYSCALE)
+    cv2.imwrite(str(images / names[2]), gray)
+    bgra = cv2.cvtColor(cv2.imread(str(images / names[3])), cv2.COLOR_BGR2BGRA)
+    cv2.imwrite(str(images / names[3]), bgra)
+    unannotated = coco["images"][4]["id"]
+    coco["annotations"] = [a for a in coco["annotations"] if a["image_id"] != unannotated]
+    json_file.write_text(json.dumps(coco))
+    assert cv2.imread(str(images / names[3]), cv2.IMREAD_UNCHANGED).shape[2] == 4
+    log = train_net("--dataset", "tiny_mixed", str(json_file), str(images),
+                    *SMALL, "DATASETS.TRAIN", "('tiny_mixed',)", "SOLVER.MAX_ITER", "8",
+                    "OUTPUT_DIR", str(tmp_path / "out"))
+    assert f"Skipped {images / names[0]}" in log
+    assert "Removed 1 images with no usable annotations" in log
+    assert (tmp_path / "out" / "model_final.pth").exists()
+
+
+@pytest.mark.slow
+def test_every_image_unreadable_is_an_error_not_a_loop(tmp_path):
+    json_file, images, coco = tiny_dataset(tmp_path, num_images=2)
+    for image in coco["images"]:
+        (images / image["file_name"]).write_bytes(b"not an image")
+    log = train_net("--dataset", "tiny_broken", str(json_file), str(images),
+                    *SMALL, "DATASETS.TRAIN", "('tiny_broken',)", "SOLVER.MAX_ITER", "2",
+                    "OUTPUT_DIR", str(tmp_path / "out"), ok=False)
+    assert "every one of the 2 training images was skipped" in log
+
+
+@pytest.mark.slow
+def test_malformed_json_fails_before_training_naming_file_and_entry(tmp_path):
+    json_file, images, coco = tiny_dataset(tmp_path, num_images=2)
+    del coco["images"][1]["height"]
+    json_file.write_text(json.dumps(coco))
+    log = train_net("--dataset", "tiny_bad_json", str(json_file), str(images),
+                    *SMALL, "DATASETS.TRAIN", "('tiny_bad_json',)", ok=False)
+    image_id = coco["images"][1]["id"]
+    assert f"DatasetError: {json_file}: image id {image_id}: missing key 'height'" in log
+
+
+@pytest.mark.slow
+def test_misspelled_config_key_on_the_command_line(tmp_path):
+    log = train_net("MODEL.NONLOCAL.MDOE", "gaussian", "OUTPUT_DIR", str(tmp_path), ok=False)
+    assert "unknown config key MODEL.NONLOCAL.MDOE; did you mean MODEL.NONLOCAL.MODE?" in log
+
+
+@pytest.mark.slow
+def test_checkpoint_that_is_not_one_is_named(tmp_path):
+    weights = tmp_path / "model.pth"
+    weights.write_bytes(b"not a checkpoint")
+    log = train_net(*SMALL, "DATASETS.TRAIN", "('nl_demo_shapes_val',)", "SOLVER.MAX_ITER", "1",
+                    "MODEL.WEIGHTS", str(weights), "OUTPUT_DIR", str(tmp_path / "out"), ok=False)
+    assert f"CheckpointReadError: {weights}: not a readable checkpoint" in log
