@@ -3,8 +3,9 @@ Checkpoint loading that runs no code from the file, and saving that never leaves
 as the one a resumed training starts from.
 
 detectron2 reads ``.pkl`` checkpoints with ``pickle``, which can run any code the file asks for.
-Here a ``.pkl`` is unpickled with only the types checkpoints hold (dicts, lists, numbers, strings,
-numpy arrays and their dtypes), and a ``.pth`` with ``torch.load(weights_only=True)``;
+Here a ``.pkl`` is unpickled once, with only the types checkpoints hold (dicts, lists, numbers,
+strings, numpy arrays and their dtypes), and a ``.pth`` or ``.pyth`` with
+``torch.load(weights_only=True)``;
 ``allow_unsafe=True`` restores detectron2's behaviour, for files you trust.
 """
 import os
@@ -54,6 +55,12 @@ class _RestrictedUnpickler(pickle.Unpickler):
         )
 
 
+def pickle_load(path):
+    """Plain ``pickle`` (latin1 for Python 2 files, as detectron2): for trusted files only."""
+    with PathManager.open(path, "rb") as f:
+        return pickle.load(f, encoding="latin1")
+
+
 def load_pickle(path):
     """
     Unpickle a ``.pkl`` checkpoint allowing only ``SAFE_GLOBALS`` (latin1 for Python 2 files,
@@ -95,12 +102,30 @@ class SafeCheckpointer(DetectionCheckpointer):
             ) from e
 
     def _read(self, filename):
-        if filename.endswith((".pkl", ".pyth")):
-            if filename.endswith(".pkl") and not self.allow_unsafe:
-                # A first, restricted read refuses what could run code; detectron2's own reader,
-                # with its model-zoo and Caffe2 conventions, then reads the vetted file.
-                load_pickle(filename)
-            return super()._load_file(filename)
+        """
+        Read each file once, with our safe readers, then name its parts as detectron2's
+        ``DetectionCheckpointer._load_file`` does for the format (``tests/test_checkpoint.py``
+        checks that the results agree).
+        """
+        if filename.endswith(".pkl"):
+            data = pickle_load(filename) if self.allow_unsafe else load_pickle(filename)
+            if "model" in data and "__author__" in data:  # detectron2's model-zoo format
+                return data
+            # Caffe2 / Detectron1 weights: detection models keep theirs under "blobs".
+            data = data.get("blobs", data)
+            data = {k: v for k, v in data.items() if not k.endswith("_momentum")}
+            return {"model": data, "__author__": "Caffe2", "matching_heuristics": True}
+        loaded = self._torch_load(filename)
+        if filename.endswith(".pyth"):  # pycls
+            if "model_state" not in loaded:
+                raise CheckpointReadError(f"{filename}: a .pyth file (pycls) without 'model_state'")
+            model_state = {k: v for k, v in loaded["model_state"].items()
+                           if not k.endswith("num_batches_tracked")}
+            return {"model": model_state, "__author__": "pycls", "matching_heuristics": True}
+        return loaded if "model" in loaded else {"model": loaded}
+
+    def _torch_load(self, filename):
+        """``torch.load``, weights only unless ``allow_unsafe``, whatever torch's default is."""
         with PathManager.open(filename, "rb") as f:
             # torch.save writes a zip archive (or, before torch 1.6, a pickle). Anything else is no
             # checkpoint: torch's weights-only reader would report it as an unsafe pickle.
@@ -110,8 +135,7 @@ class SafeCheckpointer(DetectionCheckpointer):
                     "as torch.save writes)"
                 )
             f.seek(0)
-            loaded = torch.load(f, map_location="cpu", weights_only=not self.allow_unsafe)
-        return loaded if "model" in loaded else {"model": loaded}
+            return torch.load(f, map_location="cpu", weights_only=not self.allow_unsafe)
 
     def save(self, name, **kwargs):
         if not self.save_dir or not self.save_to_disk:

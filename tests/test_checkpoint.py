@@ -117,3 +117,58 @@ def test_wrong_shapes_are_named_and_skipped(tmp_path, caplog):
     assert "(4, 3, 1, 1)" in caplog.text
     assert torch.equal(fresh[0].weight, before)  # not loaded
     assert torch.equal(fresh[0].bias, state["0.bias"])  # the rest is
+
+
+def _trusted_files(tmp_path):
+    """One file of each format detectron2's checkpointer reads, with plain data only."""
+    weights = {"0.weight": np.ones((4, 3, 1, 1), np.float32), "0.bias": np.arange(4, dtype=np.float32)}
+    files = {}
+    files["zoo.pkl"] = {"model": weights, "__author__": "zoo"}
+    files["caffe2.pkl"] = {"blobs": dict(weights, **{"0.bias_momentum": np.zeros(4, np.float32)})}
+    for name, data in files.items():
+        with open(tmp_path / name, "wb") as f:
+            pickle.dump(data, f)
+    tensors = {k: torch.from_numpy(v) for k, v in weights.items()}
+    torch.save({"model_state": dict(tensors, **{"1.num_batches_tracked": torch.tensor(3)})},
+               tmp_path / "pycls.pyth")
+    torch.save(tensors, tmp_path / "bare.pth")
+    return [str(tmp_path / name) for name in ("zoo.pkl", "caffe2.pkl", "pycls.pyth", "bare.pth")]
+
+
+def test_each_format_reads_as_detectron2_reads_it(tmp_path):
+    """Our reader names the parts of every format as detectron2's own _load_file does: this
+    fails when detectron2 changes its conventions."""
+    from detectron2.checkpoint import DetectionCheckpointer
+
+    for path in _trusted_files(tmp_path):
+        ours = SafeCheckpointer(_model())._load_file(path)
+        theirs = DetectionCheckpointer(_model())._load_file(path)
+        assert ours.keys() == theirs.keys(), path
+        assert ours["model"].keys() == theirs["model"].keys(), path
+        for key, value in theirs["model"].items():
+            assert np.array_equal(np.asarray(ours["model"][key]), np.asarray(value)), (path, key)
+
+
+def test_each_file_is_read_once_and_weights_only(tmp_path, monkeypatch):
+    """Whatever torch.load's default for weights_only, ours asks for it; a .pkl is opened once."""
+    from nl_detectron import checkpoint
+
+    calls = []
+    real_load, real_open = torch.load, checkpoint.PathManager.open
+    monkeypatch.setattr(torch, "load", lambda *a, **k: calls.append(k) or real_load(*a, **k))
+    opened = []
+    monkeypatch.setattr(checkpoint.PathManager, "open",
+                        lambda path, *a, **k: opened.append(path) or real_open(path, *a, **k))
+    for path in _trusted_files(tmp_path):
+        SafeCheckpointer(_model())._load_file(path)
+    assert [k["weights_only"] for k in calls] == [True, True]  # .pyth and .pth
+    assert sorted(opened) == sorted(set(opened))  # every file once
+
+
+def test_untrusted_pyth_runs_no_code(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pyth"
+    torch.save({"model_state": {}, "payload": _CreatesFile(str(marker))}, path)
+    with pytest.raises(UnsafeCheckpointError, match=str(path)):
+        SafeCheckpointer(_model()).load(str(path))
+    assert not marker.exists()

@@ -10,10 +10,12 @@ import sys
 
 import cv2
 import pytest
+import torch
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from tests.helpers import DEMO_CONFIG, REPO_ROOT
+from tests.test_checkpoint import _CreatesFile
 
 SMALL = [
     "INPUT.MIN_SIZE_TRAIN", "(128,)", "INPUT.MAX_SIZE_TRAIN", "128",
@@ -83,6 +85,7 @@ def test_missing_grayscale_4_channel_and_unannotated_images_in_one_training(tmp_
                     *SMALL, "DATASETS.TRAIN", "('tiny_mixed',)", "SOLVER.MAX_ITER", "8",
                     "OUTPUT_DIR", str(tmp_path / "out"))
     assert f"Skipped {images / names[0]}" in log
+    assert f"Skipped {images / names[2]}" not in log and f"Skipped {images / names[3]}" not in log
     assert "Removed 1 images with no usable annotations" in log
     assert (tmp_path / "out" / "model_final.pth").exists()
 
@@ -122,3 +125,54 @@ def test_checkpoint_that_is_not_one_is_named(tmp_path):
     log = train_net(*SMALL, "DATASETS.TRAIN", "('nl_demo_shapes_val',)", "SOLVER.MAX_ITER", "1",
                     "MODEL.WEIGHTS", str(weights), "OUTPUT_DIR", str(tmp_path / "out"), ok=False)
     assert f"CheckpointReadError: {weights}: not a readable checkpoint" in log
+
+
+@pytest.mark.slow
+def test_corrupt_image_at_evaluation_is_named(tmp_path):
+    json_file, images, coco = tiny_dataset(tmp_path, num_images=2)
+    corrupt = images / coco["images"][0]["file_name"]
+    corrupt.write_bytes(b"not an image")
+    log = train_net("--eval-only", "--dataset", "tiny_eval", str(json_file), str(images),
+                    *SMALL, "DATASETS.TEST", "('tiny_eval',)", "OUTPUT_DIR", str(tmp_path / "out"),
+                    ok=False)
+    assert f"{corrupt}: cannot read this image" in log
+
+
+@pytest.fixture(scope="module")
+def trained_weights(tmp_path_factory):
+    out = tmp_path_factory.mktemp("weights")
+    train_net(*SMALL, "DATASETS.TRAIN", "('nl_demo_shapes_val',)", "SOLVER.MAX_ITER", "1",
+              "OUTPUT_DIR", str(out))
+    return torch.load(out / "model_final.pth", weights_only=True)
+
+
+@pytest.mark.slow
+def test_checkpoint_with_code_is_refused_and_the_code_does_not_run(tmp_path, trained_weights):
+    marker = tmp_path / "code_ran"
+    weights = tmp_path / "evil.pth"
+    torch.save({"model": trained_weights["model"], "payload": _CreatesFile(str(marker))}, weights)
+    log = train_net(*SMALL, "DATASETS.TRAIN", "('nl_demo_shapes_val',)", "SOLVER.MAX_ITER", "1",
+                    "MODEL.WEIGHTS", str(weights), "OUTPUT_DIR", str(tmp_path / "out"), ok=False)
+    assert "UnsafeCheckpointError" in log and str(weights) in log
+    assert not marker.exists()
+
+
+@pytest.mark.slow
+def test_checkpoint_with_wrong_shapes_loads_the_rest_and_trains(tmp_path, trained_weights):
+    model = dict(trained_weights["model"])
+    key = "roi_heads.box_predictor.cls_score.weight"
+    model[key] = torch.zeros(7, model[key].shape[1])
+    weights = tmp_path / "other_classes.pth"
+    torch.save({"model": model}, weights)
+    log = train_net(*SMALL, "DATASETS.TRAIN", "('nl_demo_shapes_val',)", "SOLVER.MAX_ITER", "1",
+                    "MODEL.WEIGHTS", str(weights), "OUTPUT_DIR", str(tmp_path / "out"))
+    assert key in log and "(7, 256)" in log
+    assert (tmp_path / "out" / "model_final.pth").exists()
+
+
+@pytest.mark.slow
+def test_crop_with_polygon_masks_trains(tmp_path):
+    train_net(*SMALL, "DATASETS.TRAIN", "('nl_demo_shapes_val',)", "SOLVER.MAX_ITER", "2",
+              "INPUT.CROP.ENABLED", "True", "INPUT.CROP.TYPE", "relative_range",
+              "INPUT.CROP.SIZE", "[0.5, 0.5]", "OUTPUT_DIR", str(tmp_path))
+    assert (tmp_path / "model_final.pth").exists()

@@ -12,6 +12,8 @@ from torch.utils.data import DataLoader
 from detectron2.data.samplers import TrainingSampler
 from detectron2.engine import HookBase
 
+from ..utils.compat import sampler_shard
+
 
 class ResumableTrainingSampler(TrainingSampler):
     """
@@ -25,8 +27,8 @@ class ResumableTrainingSampler(TrainingSampler):
         self.skip = 0
 
     def __iter__(self):
-        start = self._rank + self.skip * self._world_size
-        yield from itertools.islice(self._infinite_indices(), start, None, self._world_size)
+        indices, rank, world_size = sampler_shard(self)
+        yield from itertools.islice(indices, rank + self.skip * world_size, None, world_size)
 
 
 def own_base_seed_generator(loader, seed):

@@ -1,3 +1,6 @@
+"""detectron2's ``DefaultTrainer`` with our data loading, evaluation reports, safe checkpoints
+and exact resumption."""
+import logging
 import os
 
 from detectron2.data import (
@@ -5,7 +8,6 @@ from detectron2.data import (
     build_detection_test_loader,
     build_detection_train_loader,
 )
-from detectron2.data.build import _train_loader_from_config
 from detectron2.data.samplers import TrainingSampler
 from detectron2.engine import DefaultTrainer
 from detectron2.utils import comm
@@ -14,8 +16,15 @@ from ..checkpoint import SafeCheckpointer
 from ..data import CheckedDatasetMapper, SkippingMapDataset
 from ..evaluation import build_coco_evaluator
 from ..report import write_report
-from ..utils.compat import DEFAULT_TRAINER_SAVES_OPTIMIZER, restart_data_loader
+from ..utils.compat import (
+    DEFAULT_TRAINER_SAVES_OPTIMIZER,
+    restart_data_loader,
+    train_loader_kwargs,
+    training_sampler_args,
+)
 from .resume import RandomStateHook, ResumableTrainingSampler, own_base_seed_generator
+
+logger = logging.getLogger(__name__)
 
 
 class Trainer(DefaultTrainer):
@@ -53,7 +62,7 @@ class Trainer(DefaultTrainer):
 
     @classmethod
     def build_train_loader(cls, cfg):
-        kwargs = _train_loader_from_config(cfg, mapper=CheckedDatasetMapper(cfg, True))
+        kwargs = train_loader_kwargs(cfg, mapper=CheckedDatasetMapper(cfg, True))
         # Mapped by ours, not detectron2's MapDataset: v0.6's dies when an image is skipped.
         kwargs["dataset"] = SkippingMapDataset(
             DatasetFromList(kwargs["dataset"], copy=False), kwargs.pop("mapper")
@@ -61,8 +70,14 @@ class Trainer(DefaultTrainer):
         kwargs["mapper"] = None
         sampler = kwargs["sampler"]
         if type(sampler) is TrainingSampler:
-            sampler = ResumableTrainingSampler(sampler._size, sampler._shuffle, sampler._seed)
+            sampler = ResumableTrainingSampler(*training_sampler_args(sampler))
             kwargs["sampler"] = sampler
+        else:
+            logger.warning(
+                f"{type(sampler).__name__} (DATALOADER.SAMPLER_TRAIN = "
+                f"{cfg.DATALOADER.SAMPLER_TRAIN!r}): --resume restarts its data stream from the "
+                "beginning; exact resumption supports TrainingSampler"
+            )
         loader = build_detection_train_loader(**kwargs)
         loader.resumable_sampler = sampler  # what resume_or_load moves forward
         own_base_seed_generator(loader, seed=max(cfg.SEED, 0))

@@ -103,10 +103,8 @@ class NonLocalBlock2d(nn.Module):
             nn.init.normal_(module.weight, std=0.01)
             nn.init.zeros_(module.bias)
         # w_f (concatenation) keeps PyTorch's default init, as AlexHex7's port does (mmcv's
-        # ConvModule gives it Kaiming's). At std 0.01 the pre-activations w_f . [theta_i, phi_j]
-        # spread over about 3e-4 across all pairs, less than one optimizer step moves their common
-        # offset (theta's and phi's biases, through w_f): a step can then switch every pair off at
-        # once, where ReLU passes no gradient, and the block stays the identity for good.
+        # ConvModule gives it Kaiming's): the official code has no such mode. README.md, "Every
+        # pairwise function trains", says what was measured about its init.
         trainable_norm = self.norm is not None and not isinstance(self.norm, FrozenBatchNorm2d)
         if trainable_norm:
             nn.init.zeros_(self.norm.weight)

@@ -20,6 +20,7 @@ from detectron2.modeling.backbone.resnet import build_resnet_backbone
 
 from ..layers import MODES, NonLocalBlock2d
 from ..layers.nonlocal_block import IMPLS, SUB_SAMPLE_AT
+from ..utils.compat import replace_resnet_stage
 
 STAGE_KEYS = OrderedDict((f"res{i}", f"RES{i}") for i in range(2, 6))
 
@@ -123,9 +124,7 @@ def insert_nonlocal_blocks(resnet, placement, *, freeze_at, **block_kwargs):
             if int(name) in after:
                 modules[f"nonlocal{name}"] = NonLocalBlock2d(block.out_channels, **block_kwargs)
                 inserted.append(f"{stage_name}.nonlocal{name}")
-        new_stage = nn.Sequential(modules)
-        setattr(resnet, stage_name, new_stage)
-        resnet.stages[resnet.stage_names.index(stage_name)] = new_stage
+        replace_resnet_stage(resnet, stage_name, nn.Sequential(modules))
     return inserted
 
 

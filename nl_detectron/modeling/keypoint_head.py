@@ -3,8 +3,6 @@ detectron2's keypoint head with NL blocks between its convs, as in the paper's T
 in the 8-conv head, one after every 2 convs). Existing modules keep their names
 (``conv_fcn1`` ... ``conv_fcn8``, ``score_lowres``), so baseline keypoint checkpoints load.
 """
-from collections import OrderedDict
-
 from detectron2.config import configurable
 from detectron2.modeling.roi_heads.keypoint_head import (
     ROI_KEYPOINT_HEAD_REGISTRY,
@@ -43,16 +41,25 @@ class KRCNNConvDeconvUpsampleNLHead(KRCNNConvDeconvUpsampleHead):
                 )
         if len(set(after)) != len(after):
             raise ValueError(f"{key}: {after} names the same conv twice")
-        modules = OrderedDict()
-        for name, module in self._modules.items():
-            modules[name] = module
-            if name.startswith("conv_fcn_relu") and int(name[len("conv_fcn_relu") :]) in after:
+        self.nonlocal_after_convs = sorted(after)
+        for k in self.nonlocal_after_convs:
+            self.add_module(
+                f"nonlocal_fcn{k}", NonLocalBlock2d(conv_dims[k - 1], **(nonlocal_kwargs or {}))
+            )
+
+    def __iter__(self):
+        """
+        The head's layers in the order its ``layers`` runs them (detectron2's ``layers`` iterates
+        over the head): each NL block right after its conv's ReLU.
+        """
+        for name, module in self.named_children():
+            if name.startswith("nonlocal_fcn"):
+                continue
+            yield module
+            if name.startswith("conv_fcn_relu"):
                 k = int(name[len("conv_fcn_relu") :])
-                modules[f"nonlocal_fcn{k}"] = NonLocalBlock2d(
-                    conv_dims[k - 1], **(nonlocal_kwargs or {})
-                )
-        # nn.Sequential runs its modules in this order; names of the existing ones are unchanged.
-        self._modules = modules
+                if k in self.nonlocal_after_convs:
+                    yield getattr(self, f"nonlocal_fcn{k}")
 
     @classmethod
     def from_config(cls, cfg, input_shape):

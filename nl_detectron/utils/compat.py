@@ -1,6 +1,11 @@
-"""Where detectron2 v0.6 and upstream main (or a build without C++ ops) differ, in one place."""
+"""
+Where detectron2 v0.6 and upstream main (or a build without C++ ops) differ, and every use of a
+detectron2 name that is not public API, in one place. ``tests/utils/test_compat.py`` fails when
+detectron2 changes any of them.
+"""
 from functools import lru_cache
 
+from detectron2.data.build import _train_loader_from_config
 from detectron2.engine import DefaultTrainer
 
 # v0.6's DefaultTrainer leaves its SimpleTrainer's state (the optimizer's momentum) out of
@@ -29,3 +34,28 @@ def restart_data_loader(trainer):
         trainer._data_loader_iter_obj = None
     else:
         trainer._data_loader_iter = iter(trainer.data_loader)
+
+
+def train_loader_kwargs(cfg, mapper):
+    """The keyword arguments ``build_detection_train_loader(cfg)`` would use, with ``mapper``."""
+    return _train_loader_from_config(cfg, mapper=mapper)
+
+
+def training_sampler_args(sampler):
+    """``(size, shuffle, seed)`` a ``TrainingSampler`` was built with."""
+    return sampler._size, sampler._shuffle, sampler._seed
+
+
+def sampler_shard(sampler):
+    """
+    A ``TrainingSampler``'s infinite index stream (before sharding), this process's rank and the
+    number of ranks: the rank takes every ``world_size``-th index from ``rank`` on.
+    """
+    return sampler._infinite_indices(), sampler._rank, sampler._world_size
+
+
+def replace_resnet_stage(resnet, name, stage):
+    """Put ``stage`` in place of ``resnet``'s stage ``name``, where ``forward`` will run it
+    (detectron2's ``ResNet`` runs the list ``stages``, beside the registered modules)."""
+    setattr(resnet, name, stage)
+    resnet.stages[resnet.stage_names.index(name)] = stage
