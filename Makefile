@@ -4,7 +4,7 @@ PYTHON ?= python3
 DEMO_CONFIG := configs/demo/mask_rcnn_R50_NL_shapes.yaml
 DEMO_OUTPUT ?= output/demo
 
-.PHONY: setup demo test
+.PHONY: setup demo test test-fast lint
 
 setup:
 	$(PYTHON) tools/setup_env.py
@@ -17,3 +17,12 @@ demo: setup
 
 test: setup
 	$(PYTHON) -m pytest tests -q -ra
+
+# Development: the suite without the end-to-end runs marked slow (seconds to a minute).
+test-fast: setup
+	$(PYTHON) -m pytest tests -q -ra -m "not slow"
+
+# House style: ruff's lint and its formatter (black at 100 columns, isort), config in ruff.toml.
+lint: setup
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .

@@ -5,7 +5,16 @@ nl_detectron: non-local blocks for detectron2.
 torch, torchvision and detectron2 are not in ``install_requires`` (as in detectron2's own
 projects): ``python tools/setup_env.py`` installs or keeps them, see README.md.
 """
+
+import importlib.util
+
 from setuptools import find_packages, setup
+
+# opencv-python, opencv-python-headless (and the contrib builds) each install a module cv2, and two
+# of them installed together break each other: keep whichever is there. Where none is, the
+# headless one, which needs no GUI libraries. (Seen only where setup.py runs in the environment
+# itself, as tools/setup_env.py runs it: pip install --no-build-isolation.)
+OPENCV = [] if importlib.util.find_spec("cv2") else ["opencv-python-headless>=4.5"]
 
 setup(
     name="nl_detectron",
@@ -17,7 +26,7 @@ setup(
         "fvcore>=0.1.5,<0.1.6",
         "iopath>=0.1.7,<0.1.10",
         "pycocotools>=2.0.2",
-        "opencv-python-headless>=4.5",
+        *OPENCV,
         "numpy>=1.21",
         "Pillow>=8.0",
         "matplotlib>=3.3",
@@ -26,5 +35,6 @@ setup(
         "tqdm>=4.29",
         "yacs>=0.1.8",
     ],
-    extras_require={"dev": ["pytest>=7", "pytest-timeout>=2"]},
+    # dev: what `make test` and `make lint` use (setup_env.py installs it).
+    extras_require={"dev": ["pytest>=7", "pytest-timeout>=2", "ruff==0.17.6"]},
 )

@@ -10,6 +10,7 @@ Both models share every weight (the NL model loads the baseline's), and the NL b
 identity at initialisation, so their heads see the same detections: the difference in time is
 the block's. Runs alternate between the two models so that drift affects both alike.
 """
+
 import argparse
 import os
 import statistics
@@ -21,7 +22,7 @@ import torch
 from detectron2.modeling import build_model
 
 from nl_detectron.analysis import flop_count, num_parameters
-from nl_detectron.engine import load_config
+from nl_detectron.config import load_config
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -49,8 +50,10 @@ def main():
     args = parser.parse_args()
 
     torch.manual_seed(0)
-    models = {"baseline": build("mask_rcnn_R50.yaml", args.device),
-              "+1 NL (res4)": build("mask_rcnn_R50_NL.yaml", args.device)}
+    models = {
+        "baseline": build("mask_rcnn_R50.yaml", args.device),
+        "+1 NL (res4)": build("mask_rcnn_R50_NL.yaml", args.device),
+    }
     missing = models["+1 NL (res4)"].load_state_dict(models["baseline"].state_dict(), strict=False)
     assert not missing.unexpected_keys and all(".nonlocal" in k for k in missing.missing_keys)
     h, w = args.size
@@ -63,15 +66,19 @@ def main():
         for _ in range(1 + args.repeats):  # the first round warms up
             for name, model in models.items():
                 times[name]["backbone"].append(
-                    timed(lambda: model.backbone(tensors[name]), args.device))
-                times[name]["total"].append(timed(lambda: model(inputs), args.device))
+                    timed(lambda m=model, t=tensors[name]: m.backbone(t), args.device)
+                )
+                times[name]["total"].append(timed(lambda m=model: m(inputs), args.device))
         flops = {name: flop_count(m.backbone, (tensors[name],)) for name, m in models.items()}
 
     nl_flops = flops["+1 NL (res4)"]
-    block_flops = sum(v for k, v in nl_flops.by_module().items()
-                      if k.endswith("nonlocal4") and k.count(".") == 2)
-    print(f"Mask R-CNN R50-FPN inference, one {h}x{w} image, median of {args.repeats}. Device: "
-          f"{args.device}, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    block_flops = sum(
+        v for k, v in nl_flops.by_module().items() if k.endswith("nonlocal4") and k.count(".") == 2
+    )
+    print(
+        f"Mask R-CNN R50-FPN inference, one {h}x{w} image, median of {args.repeats}. Device: "
+        f"{args.device}, torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
     print(f"Command: python benchmarks/bench_model.py {' '.join(sys.argv[1:])}".rstrip())
     print()
     print("| model | backbone s | heads s | total s | backbone GMACs | params (M) |")
@@ -81,14 +88,18 @@ def main():
         backbone = statistics.median(times[name]["backbone"][1:])
         total = statistics.median(times[name]["total"][1:])
         medians[name] = (backbone, total)
-        print(f"| {name} | {backbone:.3f} | {total - backbone:.3f} | {total:.3f} | "
-              f"{flops[name].total() / 1e9:.1f} | {num_parameters(models[name]) / 1e6:.2f} |")
+        print(
+            f"| {name} | {backbone:.3f} | {total - backbone:.3f} | {total:.3f} | "
+            f"{flops[name].total() / 1e9:.1f} | {num_parameters(models[name]) / 1e6:.2f} |"
+        )
     (b_base, t_base), (b_nl, t_nl) = medians["baseline"], medians["+1 NL (res4)"]
     share = block_flops / flops["baseline"].total()
     print()
-    print(f"NL block: {block_flops / 1e9:.1f} GMACs = {100 * share:.1f}% of the baseline "
-          f"backbone's; measured backbone time overhead {100 * (b_nl / b_base - 1):+.1f}% "
-          f"(total {100 * (t_nl / t_base - 1):+.1f}%). Target: overhead <= FLOP share + 1 pt.")
+    print(
+        f"NL block: {block_flops / 1e9:.1f} GMACs = {100 * share:.1f}% of the baseline "
+        f"backbone's; measured backbone time overhead {100 * (b_nl / b_base - 1):+.1f}% "
+        f"(total {100 * (t_nl / t_base - 1):+.1f}%). Target: overhead <= FLOP share + 1 pt."
+    )
 
 
 if __name__ == "__main__":

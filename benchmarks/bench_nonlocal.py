@@ -17,6 +17,7 @@ process's peak resident memory over the first run, on CUDA the peak of allocated
 medians of --repeats runs after that first one. A naive cell whose N x N matrices cannot fit in
 memory is not run; its estimated need is printed instead.
 """
+
 import argparse
 import json
 import os
@@ -77,8 +78,11 @@ def run_cell(mode, impl, feature_map, pass_, device, repeats, scope):
         queries, keys = h * w, (h // 2) * (w // 2)
         embedded = [
             torch.randn(BATCH, n, d, device=device, requires_grad=backward)
-            for n, d in ((queries, embed_channels), (keys, embed_channels),
-                         (keys, block.inter_channels))
+            for n, d in (
+                (queries, embed_channels),
+                (keys, embed_channels),
+                (keys, block.inter_channels),
+            )
         ]
         op = nonlocal_fast if impl == "fast" else nonlocal_naive
 
@@ -141,11 +145,16 @@ def cuda_backends(q, k, v):
     from nl_detectron.layers.nonlocal_ops import _same_width
 
     accepted = []
-    for backend in (SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION,
-                    SDPBackend.EFFICIENT_ATTENTION):
+    for backend in (
+        SDPBackend.CUDNN_ATTENTION,
+        SDPBackend.FLASH_ATTENTION,
+        SDPBackend.EFFICIENT_ATTENTION,
+    ):
         try:
             with sdpa_kernel([backend]):
-                F.scaled_dot_product_attention(*(t.unsqueeze(1).contiguous() for t in _same_width(q, k, v)))
+                F.scaled_dot_product_attention(
+                    *(t.unsqueeze(1).contiguous() for t in _same_width(q, k, v))
+                )
             accepted.append(backend.name.lower().replace("_attention", ""))
         except RuntimeError:
             pass
@@ -207,26 +216,48 @@ def main():
                         cell = {"skipped": need}
                     else:
                         out = subprocess.run(
-                            [sys.executable, __file__, "--device", args.device,
-                             "--repeats", str(args.repeats), "--scope", args.scope,
-                             "--cell", mode, impl, feature_map, pass_],
-                            capture_output=True, text=True,
+                            [
+                                sys.executable,
+                                __file__,
+                                "--device",
+                                args.device,
+                                "--repeats",
+                                str(args.repeats),
+                                "--scope",
+                                args.scope,
+                                "--cell",
+                                mode,
+                                impl,
+                                feature_map,
+                                pass_,
+                            ],
+                            capture_output=True,
+                            text=True,
                         )
                         if out.returncode != 0:
-                            sys.exit(f"cell {mode} {impl} {feature_map} {pass_} failed:\n"
-                                     + out.stderr[-3000:])
+                            sys.exit(
+                                f"cell {mode} {impl} {feature_map} {pass_} failed:\n"
+                                + out.stderr[-3000:]
+                            )
                         cell = json.loads(out.stdout.strip().splitlines()[-1])
                     results[(feature_map, mode, pass_, impl)] = cell
-                    print(f"# {feature_map} {mode} {pass_} {impl}: {cell}", file=sys.stderr,
-                          flush=True)
+                    print(
+                        f"# {feature_map} {mode} {pass_} {impl}: {cell}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
 
     what = "NonLocalBlock2d" if args.scope == "block" else "The pairwise operation alone"
-    print(f"{what}, batch {BATCH}, sub_sample=True, float32. Device: "
-          f"{device_description(args.device)}")
+    print(
+        f"{what}, batch {BATCH}, sub_sample=True, float32. Device: "
+        f"{device_description(args.device)}"
+    )
     print(f"Command: python benchmarks/bench_nonlocal.py {' '.join(sys.argv[1:])}".rstrip())
     print()
-    print("| map (C, HxW) | mode | pass | ours ms | naive ms | speed-up | ours MiB | naive MiB "
-          "| memory ratio | softmax path |")
+    print(
+        "| map (C, HxW) | mode | pass | ours ms | naive ms | speed-up | ours MiB | naive MiB "
+        "| memory ratio | softmax path |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for feature_map in args.maps:
         c, h, w = FEATURE_MAPS[feature_map]
@@ -234,10 +265,12 @@ def main():
             for pass_ in args.passes:
                 ours = results[(feature_map, mode, pass_, "fast")]
                 naive = results[(feature_map, mode, pass_, "naive")]
-                print(f"| {feature_map} ({c}, {h}x{w}) | {mode} | {pass_} | {fmt_time(ours)} | "
-                      f"{fmt_time(naive)} | {ratio(ours, naive, 'time_s')} | {fmt_mem(ours)} | "
-                      f"{fmt_mem(naive)} | {ratio(ours, naive, 'peak_bytes')} | "
-                      f"{ours.get('softmax_path') or '-'} |")
+                print(
+                    f"| {feature_map} ({c}, {h}x{w}) | {mode} | {pass_} | {fmt_time(ours)} | "
+                    f"{fmt_time(naive)} | {ratio(ours, naive, 'time_s')} | {fmt_mem(ours)} | "
+                    f"{fmt_mem(naive)} | {ratio(ours, naive, 'peak_bytes')} | "
+                    f"{ours.get('softmax_path') or '-'} |"
+                )
     if args.json:
         with open(args.json, "w") as f:
             json.dump({" ".join(k): v for k, v in results.items()}, f, indent=1)

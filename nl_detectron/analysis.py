@@ -1,4 +1,5 @@
 """FLOP and parameter counts with fvcore, counting the NL block's attention too."""
+
 import torch
 from fvcore.nn import FlopCountAnalysis, parameter_count
 from fvcore.nn.jit_handles import get_shape
@@ -6,8 +7,7 @@ from fvcore.nn.jit_handles import get_shape
 from detectron2.modeling import build_model
 from detectron2.utils.analysis import FlopCountAnalysis as ModelFlopCountAnalysis
 
-from .config import BASELINE_NAMES
-
+from .modeling import NL_BACKBONES, NL_KEYPOINT_HEADS
 
 
 def sdpa_flop_jit(inputs, outputs):
@@ -47,9 +47,9 @@ def baseline_twin(cfg):
     """A copy of ``cfg`` with detectron2's own backbone and keypoint head: no NL block."""
     twin = cfg.clone()
     twin.defrost()
-    twin.MODEL.BACKBONE.NAME = BASELINE_NAMES.get(cfg.MODEL.BACKBONE.NAME, cfg.MODEL.BACKBONE.NAME)
+    twin.MODEL.BACKBONE.NAME = NL_BACKBONES.get(cfg.MODEL.BACKBONE.NAME, cfg.MODEL.BACKBONE.NAME)
     head = cfg.MODEL.ROI_KEYPOINT_HEAD.NAME
-    twin.MODEL.ROI_KEYPOINT_HEAD.NAME = BASELINE_NAMES.get(head, head)
+    twin.MODEL.ROI_KEYPOINT_HEAD.NAME = NL_KEYPOINT_HEADS.get(head, head)
     return twin
 
 
@@ -73,11 +73,14 @@ def compare_with_baseline(cfg, height, width, seed=0):
             tensor = model.preprocess_image(inputs).tensor
             backbone = flop_count(model.backbone, (tensor,))
             nl_flops = sum(
-                v for k, v in backbone.by_module().items() if k.split(".")[-1].startswith("nonlocal")
+                v
+                for k, v in backbone.by_module().items()
+                if k.split(".")[-1].startswith("nonlocal")
             )
             total = model_flop_count(model, inputs)
             nl_flops += sum(
-                v for k, v in total.by_module().items()
+                v
+                for k, v in total.by_module().items()
                 if k.startswith("roi_heads.") and k.split(".")[-1].startswith("nonlocal")
             )
             results[name] = {

@@ -8,6 +8,7 @@ strings, numpy arrays and their dtypes), and a ``.pth`` or ``.pyth`` with
 ``torch.load(weights_only=True)``;
 ``allow_unsafe=True`` restores detectron2's behaviour, for files you trust.
 """
+
 import os
 import pickle
 
@@ -119,8 +120,11 @@ class SafeCheckpointer(DetectionCheckpointer):
         if filename.endswith(".pyth"):  # pycls
             if "model_state" not in loaded:
                 raise CheckpointReadError(f"{filename}: a .pyth file (pycls) without 'model_state'")
-            model_state = {k: v for k, v in loaded["model_state"].items()
-                           if not k.endswith("num_batches_tracked")}
+            model_state = {
+                k: v
+                for k, v in loaded["model_state"].items()
+                if not k.endswith("num_batches_tracked")
+            }
             return {"model": model_state, "__author__": "pycls", "matching_heuristics": True}
         return loaded if "model" in loaded else {"model": loaded}
 

@@ -1,16 +1,17 @@
+"""``cfg.MODEL.NONLOCAL``, and loading a config file with errors that name what is wrong."""
+
 import difflib
+import logging
 import re
+
+import torch
 
 from detectron2.config import CfgNode as CN
 from detectron2.config import get_cfg
 
-# Registered names that read MODEL.NONLOCAL -> detectron2's names they extend.
-BASELINE_NAMES = {
-    "build_resnet_fpn_nl_backbone": "build_resnet_fpn_backbone",
-    "build_retinanet_resnet_fpn_nl_backbone": "build_retinanet_resnet_fpn_backbone",
-    "build_resnet_nl_backbone": "build_resnet_backbone",
-    "KRCNNConvDeconvUpsampleNLHead": "KRCNNConvDeconvUpsampleHead",
-}
+from .modeling import NL_BACKBONES, NL_KEYPOINT_HEADS
+
+logger = logging.getLogger(__name__)
 
 
 def add_nonlocal_config(cfg):
@@ -61,13 +62,30 @@ def add_nonlocal_config(cfg):
     cfg.MODEL.NONLOCAL.KEYPOINT_HEAD_AFTER_CONVS = [2, 4, 6, 8]
 
 
-def merge_config(cfg, source, opts=()):
+def load_config(config_file, opts=()):
+    """
+    A config ready to freeze: detectron2's defaults, ``MODEL.NONLOCAL``, the file, then ``opts``
+    (``[KEY, VALUE, ...]``). A CUDA device asked for where there is none falls back to the CPU.
+    """
+    cfg = get_cfg()
+    add_nonlocal_config(cfg)
+    _merge_config(cfg, config_file, opts)
+    check_nonlocal_keys_are_used(cfg)
+    if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
+        logger.warning(f"MODEL.DEVICE = {cfg.MODEL.DEVICE!r} but CUDA is not available; using cpu")
+        cfg.MODEL.DEVICE = "cpu"
+    return cfg
+
+
+def _merge_config(cfg, source, opts=()):
     """
     ``cfg.merge_from_file(source)`` then ``cfg.merge_from_list(opts)``, where an unknown key
     fails with its name, the closest valid key and the valid keys beside it (yacs only names it).
     """
-    for what, merge in ((source, lambda: cfg.merge_from_file(source)),
-                        ("the command line", lambda: cfg.merge_from_list(list(opts)))):
+    for what, merge in (
+        (source, lambda: cfg.merge_from_file(source)),
+        ("the command line", lambda: cfg.merge_from_list(list(opts))),
+    ):
         try:
             merge()
         except (KeyError, AssertionError) as e:
@@ -85,8 +103,10 @@ def _unknown_key_message(cfg, full_key, source):
     valid = sorted(node.keys())
     close = difflib.get_close_matches(name, valid, n=1)
     hint = f"; did you mean {parent_key + '.' if parent_key else ''}{close[0]}?" if close else ""
-    return (f"{source}: unknown config key {full_key}{hint} Valid keys under "
-            f"{parent_key or 'the root'}: {', '.join(valid)}")
+    return (
+        f"{source}: unknown config key {full_key}{hint} Valid keys under "
+        f"{parent_key or 'the root'}: {', '.join(valid)}"
+    )
 
 
 def check_nonlocal_keys_are_used(cfg):
@@ -97,15 +117,16 @@ def check_nonlocal_keys_are_used(cfg):
     defaults = get_cfg()
     add_nonlocal_config(defaults)
     changed = _changed_keys(cfg.MODEL.NONLOCAL, defaults.MODEL.NONLOCAL, "MODEL.NONLOCAL")
-    uses_nl = (cfg.MODEL.BACKBONE.NAME in BASELINE_NAMES
-               or (cfg.MODEL.KEYPOINT_ON and cfg.MODEL.ROI_KEYPOINT_HEAD.NAME in BASELINE_NAMES))
+    uses_nl = cfg.MODEL.BACKBONE.NAME in NL_BACKBONES or (
+        cfg.MODEL.KEYPOINT_ON and cfg.MODEL.ROI_KEYPOINT_HEAD.NAME in NL_KEYPOINT_HEADS
+    )
     if changed and not uses_nl:
-        nl_names = [k for k, v in BASELINE_NAMES.items() if v == cfg.MODEL.BACKBONE.NAME]
+        nl_names = [nl for nl, base in NL_BACKBONES.items() if base == cfg.MODEL.BACKBONE.NAME]
         suggestion = f" (its NL version: {nl_names[0]!r})" if nl_names else ""
         raise ValueError(
             f"{', '.join(changed)} set, but MODEL.BACKBONE.NAME = {cfg.MODEL.BACKBONE.NAME!r}"
             f"{suggestion} builds no non-local block; NL backbones: "
-            f"{', '.join(k for k in BASELINE_NAMES if k.startswith('build_'))}"
+            f"{', '.join(NL_BACKBONES)}"
         )
 
 

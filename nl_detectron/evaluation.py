@@ -1,3 +1,5 @@
+"""COCO evaluation of the tasks a model has, with or without detectron2's C++ evaluator."""
+
 from detectron2.evaluation import COCOEvaluator
 
 from .utils.compat import has_fast_coco_eval

@@ -1,4 +1,5 @@
 """Run a trained model on images or videos and draw its predictions with detectron2's Visualizer."""
+
 import glob
 import json
 import logging
@@ -117,8 +118,9 @@ class PredictionVisualizer:
         return frames
 
 
-def draw_predictions(cfg, paths, output_dir, progress=None, allow_unsafe_checkpoint=False,
-                     json_output=None):
+def draw_predictions(
+    cfg, paths, output_dir, progress=None, allow_unsafe_checkpoint=False, json_output=None
+):
     """
     Draw the predictions for each image in ``paths`` to ``output_dir/<name>.png``. An unreadable
     file is reported by path and skipped.
@@ -137,7 +139,8 @@ def draw_predictions(cfg, paths, output_dir, progress=None, allow_unsafe_checkpo
     os.makedirs(output_dir, exist_ok=True)
     written, skipped, results = [], [], []
     to_dataset_id = {
-        v: k for k, v in getattr(visualize.metadata, "thing_dataset_id_to_contiguous_id", {}).items()
+        v: k
+        for k, v in getattr(visualize.metadata, "thing_dataset_id_to_contiguous_id", {}).items()
     }
     for image_id, path in enumerate(progress(paths) if progress else paths, start=1):
         stem = os.path.join(output_dir, os.path.splitext(os.path.basename(path))[0])

@@ -1,4 +1,5 @@
 """COCO evaluation results as report files (JSON and Markdown), and two reports side by side."""
+
 import json
 import math
 import os
@@ -7,7 +8,11 @@ REPORT_NAME = "eval_report"
 
 
 def _fmt(value):
-    return "nan" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.2f}"
+    return (
+        "nan"
+        if value is None or (isinstance(value, float) and math.isnan(value))
+        else f"{value:.2f}"
+    )
 
 
 def report_markdown(results, title="COCO evaluation"):
@@ -20,9 +25,14 @@ def report_markdown(results, title="COCO evaluation"):
     for task, metrics in _flatten(results).items():
         summary = {k: v for k, v in metrics.items() if not k.startswith("AP-")}
         per_class = {k[3:]: v for k, v in metrics.items() if k.startswith("AP-")}
-        lines += [f"## {task}", "", "| " + " | ".join(summary) + " |",
-                  "|" + "---|" * len(summary), "| " + " | ".join(map(_fmt, summary.values())) + " |",
-                  ""]
+        lines += [
+            f"## {task}",
+            "",
+            "| " + " | ".join(summary) + " |",
+            "|" + "---|" * len(summary),
+            "| " + " | ".join(map(_fmt, summary.values())) + " |",
+            "",
+        ]
         if per_class:
             lines += ["| category | AP |", "|---|---|"]
             lines += [f"| {name} | {_fmt(v)} |" for name, v in per_class.items()] + [""]
@@ -70,6 +80,11 @@ def compare_markdown(reports, names):
                 continue
             values = [f.get(task, {}).get(metric) for f in flats]
             deltas = [None if v is None or base is None else v - base for v in values[1:]]
-            lines.append(f"| {task} | {metric} | " + " | ".join(map(_fmt, values)) + " | "
-                         + " | ".join("-" if d is None else f"{d:+.2f}" for d in deltas) + " |")
+            lines.append(
+                f"| {task} | {metric} | "
+                + " | ".join(map(_fmt, values))
+                + " | "
+                + " | ".join("-" if d is None else f"{d:+.2f}" for d in deltas)
+                + " |"
+            )
     return "\n".join(lines) + "\n"

@@ -4,6 +4,7 @@ keypoint head), trained with identical settings over several seeds, as one table
 seconds per iteration, peak memory, parameters and FLOPs, each as mean and spread over the seeds,
 and NL minus baseline. ``tools/compare_twins.py`` is its command line.
 """
+
 import json
 import math
 import os
@@ -28,8 +29,8 @@ def twin_configs(cfg):
     """
     if baseline_twin(cfg).dump() == cfg.dump():
         raise ValueError(
-            f"MODEL.BACKBONE.NAME = {cfg.MODEL.BACKBONE.NAME!r} and MODEL.ROI_KEYPOINT_HEAD.NAME = "
-            f"{cfg.MODEL.ROI_KEYPOINT_HEAD.NAME!r} build no NL block: give compare_twins an NL config"
+            f"MODEL.BACKBONE.NAME = {cfg.MODEL.BACKBONE.NAME!r} and MODEL.ROI_KEYPOINT_HEAD.NAME "
+            f"= {cfg.MODEL.ROI_KEYPOINT_HEAD.NAME!r} build no NL block: give an NL config"
         )
     baseline = baseline_twin(cfg)
     defaults = baseline.clone()
@@ -53,8 +54,9 @@ def train_twins(cfg, output_dir, seeds, *, train_args=(), log=print):
     Returns:
         dict: (variant, seed) -> peak resident memory of the run's process tree in bytes.
     """
-    tool = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools",
-                        "train_net.py")
+    tool = os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools", "train_net.py"
+    )
     peaks = {}
     for variant, twin in twin_configs(cfg).items():
         config_file = os.path.join(output_dir, f"{variant}.yaml")
@@ -63,8 +65,17 @@ def train_twins(cfg, output_dir, seeds, *, train_args=(), log=print):
             f.write(twin.dump())
         for seed in seeds:
             out = run_dir(output_dir, variant, seed)
-            command = [sys.executable, tool, "--config-file", config_file, *train_args,
-                       "SEED", str(seed), "OUTPUT_DIR", out]
+            command = [
+                sys.executable,
+                tool,
+                "--config-file",
+                config_file,
+                *train_args,
+                "SEED",
+                str(seed),
+                "OUTPUT_DIR",
+                out,
+            ]
             log(f"[compare_twins] {variant}, seed {seed}: {' '.join(command)}")
             os.makedirs(out, exist_ok=True)
             with open(os.path.join(out, "train_stdout.log"), "w") as stdout:
@@ -127,11 +138,15 @@ def twins_markdown(table, seeds, model_stats, title):
         table: as ``collect`` returns.
         model_stats: as ``analysis.compare_with_baseline`` returns.
     """
-    lines = [f"# {title}", "",
-             f"Mean ± standard deviation over seeds {', '.join(map(str, seeds))}; NL - baseline is "
-             "the mean of the per-seed differences.", "",
-             "| metric | baseline | NL | NL - baseline | per seed: baseline / NL |",
-             "|---|---|---|---|---|"]
+    lines = [
+        f"# {title}",
+        "",
+        f"Mean ± standard deviation over seeds {', '.join(map(str, seeds))}; NL - baseline is "
+        "the mean of the per-seed differences.",
+        "",
+        "| metric | baseline | NL | NL - baseline | per seed: baseline / NL |",
+        "|---|---|---|---|---|",
+    ]
     for metric, base in table["baseline"].items():
         nl = table["NL"].get(metric)
         if not nl or len(nl) != len(base):
@@ -139,16 +154,22 @@ def twins_markdown(table, seeds, model_stats, title):
         (bm, bs), (nm, ns) = mean_and_spread(base), mean_and_spread(nl)
         dm, ds = mean_and_spread([n - b for b, n in zip(base, nl)])
         digits = 3 if metric == "s/iter" else (0 if "MiB" in metric else 1)
-        fmt = lambda v: f"{v:,.{digits}f}"  # noqa: E731
+        fmt = lambda v, digits=digits: f"{v:,.{digits}f}"  # noqa: E731
         per_seed = ", ".join(f"{fmt(b)} / {fmt(n)}" for b, n in zip(base, nl))
-        lines.append(f"| {metric} | {fmt(bm)} ± {fmt(bs)} | {fmt(nm)} ± {fmt(ns)} | "
-                     f"{dm:+,.{digits}f} ± {fmt(ds)} | {per_seed} |")
+        lines.append(
+            f"| {metric} | {fmt(bm)} ± {fmt(bs)} | {fmt(nm)} ± {fmt(ns)} | "
+            f"{dm:+,.{digits}f} ± {fmt(ds)} | {per_seed} |"
+        )
     b, n = model_stats["baseline"], model_stats["NL"]
-    lines.append(f"| params (M) | {b['params'] / 1e6:.2f} | {n['params'] / 1e6:.2f} | "
-                 f"{(n['params'] - b['params']) / 1e6:+.2f} | |")
-    lines.append(f"| inference GMACs ({model_stats['size'][0]}x{model_stats['size'][1]}) | "
-                 f"{b['flops'] / 1e9:.2f} | {n['flops'] / 1e9:.2f} | "
-                 f"{(n['flops'] - b['flops']) / 1e9:+.2f} | |")
+    lines.append(
+        f"| params (M) | {b['params'] / 1e6:.2f} | {n['params'] / 1e6:.2f} | "
+        f"{(n['params'] - b['params']) / 1e6:+.2f} | |"
+    )
+    lines.append(
+        f"| inference GMACs ({model_stats['size'][0]}x{model_stats['size'][1]}) | "
+        f"{b['flops'] / 1e9:.2f} | {n['flops'] / 1e9:.2f} | "
+        f"{(n['flops'] - b['flops']) / 1e9:+.2f} | |"
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -168,8 +189,10 @@ def compare_twins(cfg, output_dir, seeds, *, train_args=(), size=None, log=print
         f.write(markdown)
     with open(os.path.join(output_dir, "twins.json"), "w") as f:
         json.dump({"seeds": list(seeds), "runs": table, "model": stats}, f, indent=1)
-    runs = {f"{variant} seed {seed}": os.path.join(run_dir(output_dir, variant, seed),
-                                                     "metrics.json")
-            for variant in VARIANTS for seed in seeds}
+    runs = {
+        f"{variant} seed {seed}": os.path.join(run_dir(output_dir, variant, seed), "metrics.json")
+        for variant in VARIANTS
+        for seed in seeds
+    }
     plot_curves(runs, os.path.join(output_dir, "curves.png"))
     return markdown

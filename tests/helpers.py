@@ -1,27 +1,45 @@
 """Tiny, fast configurations built from the real config files."""
+
 import os
 
 import torch
 
 from detectron2.checkpoint import DetectionCheckpointer
 
-from nl_detectron.engine import load_config
+from nl_detectron.config import load_config
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_CONFIG = os.path.join(REPO_ROOT, "configs", "demo", "mask_rcnn_R50_NL_shapes.yaml")
 
 
+# The demo config made small for tests: 128-pixel images (KEY: VALUE, as on the command line).
+SMALL_IMAGES = {
+    "INPUT.MIN_SIZE_TRAIN": "(128,)",
+    "INPUT.MAX_SIZE_TRAIN": "128",
+    "INPUT.MIN_SIZE_TEST": "128",
+    "INPUT.MAX_SIZE_TEST": "128",
+}
+# ... and a short training of it, on the demo's 60 validation images, 2 per batch.
+SMALL_TRAINING = {
+    **SMALL_IMAGES,
+    "DATASETS.TRAIN": "('nl_demo_shapes_val',)",
+    "SOLVER.IMS_PER_BATCH": "2",
+    "SOLVER.WARMUP_ITERS": "2",
+}
+
+
+def command_line(*overrides):
+    """``[KEY, VALUE, ...]`` of ``{KEY: VALUE}`` dicts, later ones winning, for a tool's
+    trailing overrides or ``load_config``."""
+    merged = {}
+    for override in overrides:
+        merged.update(override)
+    return [str(part) for pair in merged.items() for part in pair]
+
+
 def small_cfg(*opts, config_file=DEMO_CONFIG):
     """The demo config at 128 pixels, on CPU, with ``opts`` (KEY, VALUE, ...) on top."""
-    return load_config(
-        config_file,
-        [
-            "MODEL.DEVICE", "cpu",
-            "INPUT.MIN_SIZE_TRAIN", (128,), "INPUT.MAX_SIZE_TRAIN", 128,
-            "INPUT.MIN_SIZE_TEST", 128, "INPUT.MAX_SIZE_TEST", 128,
-            *opts,
-        ],
-    )
+    return load_config(config_file, ["MODEL.DEVICE", "cpu", *command_line(SMALL_IMAGES), *opts])
 
 
 def baseline_cfg(*opts, **kwargs):
@@ -32,8 +50,11 @@ def baseline_cfg(*opts, **kwargs):
 def random_image_inputs(num_images=1, size=128, seed=0):
     generator = torch.Generator().manual_seed(seed)
     return [
-        {"image": torch.randint(0, 256, (3, size, size), generator=generator).float(),
-         "height": size, "width": size}
+        {
+            "image": torch.randint(0, 256, (3, size, size), generator=generator).float(),
+            "height": size,
+            "width": size,
+        }
         for _ in range(num_images)
     ]
 

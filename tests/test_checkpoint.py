@@ -121,7 +121,10 @@ def test_wrong_shapes_are_named_and_skipped(tmp_path, caplog):
 
 def _trusted_files(tmp_path):
     """One file of each format detectron2's checkpointer reads, with plain data only."""
-    weights = {"0.weight": np.ones((4, 3, 1, 1), np.float32), "0.bias": np.arange(4, dtype=np.float32)}
+    weights = {
+        "0.weight": np.ones((4, 3, 1, 1), np.float32),
+        "0.bias": np.arange(4, dtype=np.float32),
+    }
     files = {}
     files["zoo.pkl"] = {"model": weights, "__author__": "zoo"}
     files["caffe2.pkl"] = {"blobs": dict(weights, **{"0.bias_momentum": np.zeros(4, np.float32)})}
@@ -129,8 +132,10 @@ def _trusted_files(tmp_path):
         with open(tmp_path / name, "wb") as f:
             pickle.dump(data, f)
     tensors = {k: torch.from_numpy(v) for k, v in weights.items()}
-    torch.save({"model_state": dict(tensors, **{"1.num_batches_tracked": torch.tensor(3)})},
-               tmp_path / "pycls.pyth")
+    torch.save(
+        {"model_state": dict(tensors, **{"1.num_batches_tracked": torch.tensor(3)})},
+        tmp_path / "pycls.pyth",
+    )
     torch.save(tensors, tmp_path / "bare.pth")
     return [str(tmp_path / name) for name in ("zoo.pkl", "caffe2.pkl", "pycls.pyth", "bare.pth")]
 
@@ -157,8 +162,11 @@ def test_each_file_is_read_once_and_weights_only(tmp_path, monkeypatch):
     real_load, real_open = torch.load, checkpoint.PathManager.open
     monkeypatch.setattr(torch, "load", lambda *a, **k: calls.append(k) or real_load(*a, **k))
     opened = []
-    monkeypatch.setattr(checkpoint.PathManager, "open",
-                        lambda path, *a, **k: opened.append(path) or real_open(path, *a, **k))
+    monkeypatch.setattr(
+        checkpoint.PathManager,
+        "open",
+        lambda path, *a, **k: opened.append(path) or real_open(path, *a, **k),
+    )
     for path in _trusted_files(tmp_path):
         SafeCheckpointer(_model())._load_file(path)
     assert [k["weights_only"] for k in calls] == [True, True]  # .pyth and .pth

@@ -1,13 +1,15 @@
 import pytest
 
+from nl_detectron.config import load_config
 from tests.helpers import REPO_ROOT, small_cfg
-from nl_detectron.engine import load_config
 
 
 def test_misspelled_key_in_a_yaml_names_it_and_the_valid_keys(tmp_path):
     bad = tmp_path / "typo.yaml"
-    bad.write_text(f'_BASE_: "{REPO_ROOT}/configs/mask_rcnn_R50_NL.yaml"\n'
-                   "MODEL:\n  NONLOCAL:\n    MOD: dot_product\n")
+    bad.write_text(
+        f'_BASE_: "{REPO_ROOT}/configs/mask_rcnn_R50_NL.yaml"\n'
+        "MODEL:\n  NONLOCAL:\n    MOD: dot_product\n"
+    )
     with pytest.raises(KeyError) as info:
         load_config(str(bad))
     message = str(info.value)
@@ -17,22 +19,35 @@ def test_misspelled_key_in_a_yaml_names_it_and_the_valid_keys(tmp_path):
 
 
 def test_misspelled_key_on_the_command_line():
-    with pytest.raises(KeyError, match=r"the command line: unknown config key "
-                                       r"MODEL.NONLOCAL.AFTER_BLOCKS.RES6; did you mean "
-                                       r"MODEL.NONLOCAL.AFTER_BLOCKS.RES5\?"):
+    with pytest.raises(
+        KeyError,
+        match=r"the command line: unknown config key "
+        r"MODEL.NONLOCAL.AFTER_BLOCKS.RES6; did you mean "
+        r"MODEL.NONLOCAL.AFTER_BLOCKS.RES5\?",
+    ):
         small_cfg("MODEL.NONLOCAL.AFTER_BLOCKS.RES6", [0])
 
 
 def test_nonlocal_keys_without_an_nl_backbone_are_refused():
-    with pytest.raises(ValueError, match=r"MODEL.NONLOCAL.MODE = 'dot_product' set, but "
-                                         r"MODEL.BACKBONE.NAME = 'build_resnet_fpn_backbone' "
-                                         r"\(its NL version: 'build_resnet_fpn_nl_backbone'\)"):
-        load_config(f"{REPO_ROOT}/configs/mask_rcnn_R50.yaml", ["MODEL.NONLOCAL.MODE", "dot_product"])
+    with pytest.raises(
+        ValueError,
+        match=r"MODEL.NONLOCAL.MODE = 'dot_product' set, but "
+        r"MODEL.BACKBONE.NAME = 'build_resnet_fpn_backbone' "
+        r"\(its NL version: 'build_resnet_fpn_nl_backbone'\)",
+    ):
+        load_config(
+            f"{REPO_ROOT}/configs/mask_rcnn_R50.yaml", ["MODEL.NONLOCAL.MODE", "dot_product"]
+        )
 
 
 def test_nl_keys_with_only_the_nl_keypoint_head_are_accepted():
-    cfg = load_config(f"{REPO_ROOT}/configs/keypoint_rcnn_R50.yaml", [
-        "MODEL.ROI_KEYPOINT_HEAD.NAME", "KRCNNConvDeconvUpsampleNLHead",
-        "MODEL.NONLOCAL.KEYPOINT_HEAD_AFTER_CONVS", [4, 8],
-    ])
+    cfg = load_config(
+        f"{REPO_ROOT}/configs/keypoint_rcnn_R50.yaml",
+        [
+            "MODEL.ROI_KEYPOINT_HEAD.NAME",
+            "KRCNNConvDeconvUpsampleNLHead",
+            "MODEL.NONLOCAL.KEYPOINT_HEAD_AFTER_CONVS",
+            [4, 8],
+        ],
+    )
     assert cfg.MODEL.NONLOCAL.KEYPOINT_HEAD_AFTER_CONVS == [4, 8]

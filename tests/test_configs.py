@@ -5,7 +5,7 @@ import pytest
 
 from detectron2.modeling import build_model
 
-from nl_detectron.engine import load_config
+from nl_detectron.config import load_config
 from nl_detectron.layers import NonLocalBlock2d
 from tests.helpers import REPO_ROOT
 

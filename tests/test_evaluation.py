@@ -36,9 +36,7 @@ def test_coco_tasks_follow_the_model():
 
 
 def test_coco_evaluation_of_the_ground_truth_is_perfect(tmp_path):
-    cfg = small_cfg(
-        "MODEL.KEYPOINT_ON", True, "TEST.KEYPOINT_OKS_SIGMAS", [0.05, 0.05, 0.05, 0.05]
-    )
+    cfg = small_cfg("MODEL.KEYPOINT_ON", True, "TEST.KEYPOINT_OKS_SIGMAS", [0.05, 0.05, 0.05, 0.05])
     dataset = DatasetCatalog.get("nl_demo_shapes_val")
     evaluator = build_coco_evaluator(cfg, "nl_demo_shapes_val", str(tmp_path))
     evaluator.reset()

@@ -2,6 +2,7 @@
 README's Reliability table, met the way a user meets it: tools/train_net.py on the command line,
 with the real data loader and real training steps (the unit tests beside each part stay too).
 """
+
 import json
 import os
 import shutil
@@ -14,21 +15,27 @@ import torch
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
-from tests.helpers import DEMO_CONFIG, REPO_ROOT
+from tests.helpers import DEMO_CONFIG, REPO_ROOT, SMALL_TRAINING, command_line
 from tests.test_checkpoint import _CreatesFile
 
-SMALL = [
-    "INPUT.MIN_SIZE_TRAIN", "(128,)", "INPUT.MAX_SIZE_TRAIN", "128",
-    "SOLVER.IMS_PER_BATCH", "2", "SOLVER.WARMUP_ITERS", "2", "DATASETS.TEST", "()",
-]
+SMALL = command_line(SMALL_TRAINING, {"DATASETS.TEST": "()"})
 
 
 def train_net(*args, ok=True):
     """Run tools/train_net.py; its exit status must be 0 (``ok``) or not; returns its output."""
     result = subprocess.run(
-        [sys.executable, os.path.join(REPO_ROOT, "tools", "train_net.py"),
-         "--config-file", DEMO_CONFIG, *args],
-        capture_output=True, text=True, cwd=REPO_ROOT, env=dict(os.environ), timeout=600,
+        [
+            sys.executable,
+            os.path.join(REPO_ROOT, "tools", "train_net.py"),
+            "--config-file",
+            DEMO_CONFIG,
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        env=dict(os.environ),
+        timeout=600,
     )
     log = result.stdout + result.stderr
     assert (result.returncode == 0) == ok, log[-4000:]
@@ -60,9 +67,19 @@ def test_corrupt_image_is_skipped_and_training_ends(tmp_path):
     json_file, images, coco = tiny_dataset(tmp_path)
     corrupt = images / coco["images"][1]["file_name"]
     corrupt.write_bytes(b"these bytes are not an image")
-    log = train_net("--dataset", "tiny_train", str(json_file), str(images),
-                    *SMALL, "DATASETS.TRAIN", "('tiny_train',)", "SOLVER.MAX_ITER", "6",
-                    "OUTPUT_DIR", str(tmp_path / "out"))
+    log = train_net(
+        "--dataset",
+        "tiny_train",
+        str(json_file),
+        str(images),
+        *SMALL,
+        "DATASETS.TRAIN",
+        "('tiny_train',)",
+        "SOLVER.MAX_ITER",
+        "6",
+        "OUTPUT_DIR",
+        str(tmp_path / "out"),
+    )
     assert f"Skipped {corrupt}: cannot read this image" in log
     assert "1 of 6 training images skipped so far" in log
     assert (tmp_path / "out" / "model_final.pth").exists()
@@ -81,9 +98,19 @@ def test_missing_grayscale_4_channel_and_unannotated_images_in_one_training(tmp_
     coco["annotations"] = [a for a in coco["annotations"] if a["image_id"] != unannotated]
     json_file.write_text(json.dumps(coco))
     assert cv2.imread(str(images / names[3]), cv2.IMREAD_UNCHANGED).shape[2] == 4
-    log = train_net("--dataset", "tiny_mixed", str(json_file), str(images),
-                    *SMALL, "DATASETS.TRAIN", "('tiny_mixed',)", "SOLVER.MAX_ITER", "8",
-                    "OUTPUT_DIR", str(tmp_path / "out"))
+    log = train_net(
+        "--dataset",
+        "tiny_mixed",
+        str(json_file),
+        str(images),
+        *SMALL,
+        "DATASETS.TRAIN",
+        "('tiny_mixed',)",
+        "SOLVER.MAX_ITER",
+        "8",
+        "OUTPUT_DIR",
+        str(tmp_path / "out"),
+    )
     assert f"Skipped {images / names[0]}" in log
     assert f"Skipped {images / names[2]}" not in log and f"Skipped {images / names[3]}" not in log
     assert "Removed 1 images with no usable annotations" in log
@@ -95,9 +122,20 @@ def test_every_image_unreadable_is_an_error_not_a_loop(tmp_path):
     json_file, images, coco = tiny_dataset(tmp_path, num_images=2)
     for image in coco["images"]:
         (images / image["file_name"]).write_bytes(b"not an image")
-    log = train_net("--dataset", "tiny_broken", str(json_file), str(images),
-                    *SMALL, "DATASETS.TRAIN", "('tiny_broken',)", "SOLVER.MAX_ITER", "2",
-                    "OUTPUT_DIR", str(tmp_path / "out"), ok=False)
+    log = train_net(
+        "--dataset",
+        "tiny_broken",
+        str(json_file),
+        str(images),
+        *SMALL,
+        "DATASETS.TRAIN",
+        "('tiny_broken',)",
+        "SOLVER.MAX_ITER",
+        "2",
+        "OUTPUT_DIR",
+        str(tmp_path / "out"),
+        ok=False,
+    )
     assert "every one of the 2 training images was skipped" in log
 
 
@@ -106,8 +144,16 @@ def test_malformed_json_fails_before_training_naming_file_and_entry(tmp_path):
     json_file, images, coco = tiny_dataset(tmp_path, num_images=2)
     del coco["images"][1]["height"]
     json_file.write_text(json.dumps(coco))
-    log = train_net("--dataset", "tiny_bad_json", str(json_file), str(images),
-                    *SMALL, "DATASETS.TRAIN", "('tiny_bad_json',)", ok=False)
+    log = train_net(
+        "--dataset",
+        "tiny_bad_json",
+        str(json_file),
+        str(images),
+        *SMALL,
+        "DATASETS.TRAIN",
+        "('tiny_bad_json',)",
+        ok=False,
+    )
     image_id = coco["images"][1]["id"]
     assert f"DatasetError: {json_file}: image id {image_id}: missing key 'height'" in log
 
@@ -122,8 +168,18 @@ def test_misspelled_config_key_on_the_command_line(tmp_path):
 def test_checkpoint_that_is_not_one_is_named(tmp_path):
     weights = tmp_path / "model.pth"
     weights.write_bytes(b"not a checkpoint")
-    log = train_net(*SMALL, "DATASETS.TRAIN", "('nl_demo_shapes_val',)", "SOLVER.MAX_ITER", "1",
-                    "MODEL.WEIGHTS", str(weights), "OUTPUT_DIR", str(tmp_path / "out"), ok=False)
+    log = train_net(
+        *SMALL,
+        "DATASETS.TRAIN",
+        "('nl_demo_shapes_val',)",
+        "SOLVER.MAX_ITER",
+        "1",
+        "MODEL.WEIGHTS",
+        str(weights),
+        "OUTPUT_DIR",
+        str(tmp_path / "out"),
+        ok=False,
+    )
     assert f"CheckpointReadError: {weights}: not a readable checkpoint" in log
 
 
@@ -132,17 +188,34 @@ def test_corrupt_image_at_evaluation_is_named(tmp_path):
     json_file, images, coco = tiny_dataset(tmp_path, num_images=2)
     corrupt = images / coco["images"][0]["file_name"]
     corrupt.write_bytes(b"not an image")
-    log = train_net("--eval-only", "--dataset", "tiny_eval", str(json_file), str(images),
-                    *SMALL, "DATASETS.TEST", "('tiny_eval',)", "OUTPUT_DIR", str(tmp_path / "out"),
-                    ok=False)
+    log = train_net(
+        "--eval-only",
+        "--dataset",
+        "tiny_eval",
+        str(json_file),
+        str(images),
+        *SMALL,
+        "DATASETS.TEST",
+        "('tiny_eval',)",
+        "OUTPUT_DIR",
+        str(tmp_path / "out"),
+        ok=False,
+    )
     assert f"{corrupt}: cannot read this image" in log
 
 
 @pytest.fixture(scope="module")
 def trained_weights(tmp_path_factory):
     out = tmp_path_factory.mktemp("weights")
-    train_net(*SMALL, "DATASETS.TRAIN", "('nl_demo_shapes_val',)", "SOLVER.MAX_ITER", "1",
-              "OUTPUT_DIR", str(out))
+    train_net(
+        *SMALL,
+        "DATASETS.TRAIN",
+        "('nl_demo_shapes_val',)",
+        "SOLVER.MAX_ITER",
+        "1",
+        "OUTPUT_DIR",
+        str(out),
+    )
     return torch.load(out / "model_final.pth", weights_only=True)
 
 
@@ -151,8 +224,18 @@ def test_checkpoint_with_code_is_refused_and_the_code_does_not_run(tmp_path, tra
     marker = tmp_path / "code_ran"
     weights = tmp_path / "evil.pth"
     torch.save({"model": trained_weights["model"], "payload": _CreatesFile(str(marker))}, weights)
-    log = train_net(*SMALL, "DATASETS.TRAIN", "('nl_demo_shapes_val',)", "SOLVER.MAX_ITER", "1",
-                    "MODEL.WEIGHTS", str(weights), "OUTPUT_DIR", str(tmp_path / "out"), ok=False)
+    log = train_net(
+        *SMALL,
+        "DATASETS.TRAIN",
+        "('nl_demo_shapes_val',)",
+        "SOLVER.MAX_ITER",
+        "1",
+        "MODEL.WEIGHTS",
+        str(weights),
+        "OUTPUT_DIR",
+        str(tmp_path / "out"),
+        ok=False,
+    )
     assert "UnsafeCheckpointError" in log and str(weights) in log
     assert not marker.exists()
 
@@ -164,15 +247,36 @@ def test_checkpoint_with_wrong_shapes_loads_the_rest_and_trains(tmp_path, traine
     model[key] = torch.zeros(7, model[key].shape[1])
     weights = tmp_path / "other_classes.pth"
     torch.save({"model": model}, weights)
-    log = train_net(*SMALL, "DATASETS.TRAIN", "('nl_demo_shapes_val',)", "SOLVER.MAX_ITER", "1",
-                    "MODEL.WEIGHTS", str(weights), "OUTPUT_DIR", str(tmp_path / "out"))
+    log = train_net(
+        *SMALL,
+        "DATASETS.TRAIN",
+        "('nl_demo_shapes_val',)",
+        "SOLVER.MAX_ITER",
+        "1",
+        "MODEL.WEIGHTS",
+        str(weights),
+        "OUTPUT_DIR",
+        str(tmp_path / "out"),
+    )
     assert key in log and "(7, 256)" in log
     assert (tmp_path / "out" / "model_final.pth").exists()
 
 
 @pytest.mark.slow
 def test_crop_with_polygon_masks_trains(tmp_path):
-    train_net(*SMALL, "DATASETS.TRAIN", "('nl_demo_shapes_val',)", "SOLVER.MAX_ITER", "2",
-              "INPUT.CROP.ENABLED", "True", "INPUT.CROP.TYPE", "relative_range",
-              "INPUT.CROP.SIZE", "[0.5, 0.5]", "OUTPUT_DIR", str(tmp_path))
+    train_net(
+        *SMALL,
+        "DATASETS.TRAIN",
+        "('nl_demo_shapes_val',)",
+        "SOLVER.MAX_ITER",
+        "2",
+        "INPUT.CROP.ENABLED",
+        "True",
+        "INPUT.CROP.TYPE",
+        "relative_range",
+        "INPUT.CROP.SIZE",
+        "[0.5, 0.5]",
+        "OUTPUT_DIR",
+        str(tmp_path),
+    )
     assert (tmp_path / "model_final.pth").exists()

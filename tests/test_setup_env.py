@@ -1,4 +1,5 @@
 """The detectron2 build recipe of tools/setup_env.py, and the detectron2 it installs."""
+
 import importlib.metadata
 import importlib.util
 import os
@@ -30,10 +31,10 @@ def test_c_stub_names_the_operator_and_the_remedy():
     stub = types.ModuleType("_C")
     exec(setup_env.C_STUB, stub.__dict__)
     with pytest.raises(RuntimeError, match=r"_C\.box_iou_rotated is a C\+\+.*Build detectron2"):
-        stub.box_iou_rotated
+        stub.box_iou_rotated  # noqa: B018 (the access is what raises)
     assert not stub.has_cuda() and "pure-Python" in stub.get_compiler_version()
     with pytest.raises(AttributeError):
-        stub.__wrapped__
+        stub.__wrapped__  # noqa: B018
 
 
 def test_a_patch_that_changes_nothing_fails_loudly(tmp_path):
@@ -56,19 +57,22 @@ def _imports_our_build():
 @pytest.mark.skipif(not _imports_our_build(), reason="detectron2 is the user's own build, not ours")
 def test_our_detectron2_build():
     import torch
+
     from detectron2 import _C, model_zoo
     from detectron2.layers import DeformConv
     from detectron2.structures import RotatedBoxes, pairwise_iou_rotated
     from detectron2.utils.analysis import FlopCountAnalysis  # noqa: F401 (caffe2-free import)
     from detectron2.utils.collect_env import collect_env_info
 
-    assert os.path.exists(model_zoo.get_config_file("COCO-Keypoints/keypoint_rcnn_R_50_FPN_1x.yaml"))
+    assert os.path.exists(
+        model_zoo.get_config_file("COCO-Keypoints/keypoint_rcnn_R_50_FPN_1x.yaml")
+    )
     assert "pure-Python" in collect_env_info()
     boxes = RotatedBoxes(torch.tensor([[5.0, 5.0, 2.0, 2.0, 0.0]]))
     with pytest.raises(RuntimeError, match="box_iou_rotated"):
         pairwise_iou_rotated(boxes, boxes)
     with pytest.raises(RuntimeError, match="COCOevalAccumulate"):
-        _C.COCOevalAccumulate
+        _C.COCOevalAccumulate  # noqa: B018
     # On CPU, v0.6 runs deformable convolution through torchvision, without C++ ops of its own.
     conv = DeformConv(4, 4, 3, padding=1)
     assert conv(torch.randn(1, 4, 5, 5), torch.zeros(1, 18, 5, 5)).shape == (1, 4, 5, 5)
@@ -77,6 +81,9 @@ def test_our_detectron2_build():
 def test_a_too_old_torch_is_refused_not_replaced(monkeypatch):
     monkeypatch.setattr(setup_env, "check_python", lambda code: "2.1.0+cpu")
     monkeypatch.setattr(setup_env, "pip", lambda *a: pytest.fail(f"pip {a} called"))
-    with pytest.raises(setup_env.SetupError, match=r"torch 2\.1\.0\+cpu is installed; "
-                                                    r"nl_detectron needs torch >= 2\.4"):
+    with pytest.raises(
+        setup_env.SetupError,
+        match=r"torch 2\.1\.0\+cpu is installed; "
+        r"nl_detectron needs torch >= 2\.4",
+    ):
         setup_env.ensure_torch()

@@ -1,4 +1,5 @@
 """The command-line tools, run as a user runs them, on the built-in demo dataset."""
+
 import json
 import os
 import subprocess
@@ -7,19 +8,18 @@ import sys
 import cv2
 import pytest
 
-from tests.helpers import DEMO_CONFIG, REPO_ROOT
+from tests.helpers import DEMO_CONFIG, REPO_ROOT, SMALL_TRAINING, command_line
 
-SMALL = [
-    "INPUT.MIN_SIZE_TRAIN", "(128,)", "INPUT.MAX_SIZE_TRAIN", "128",
-    "INPUT.MIN_SIZE_TEST", "128", "INPUT.MAX_SIZE_TEST", "128",
-    "DATASETS.TRAIN", "('nl_demo_shapes_val',)", "SOLVER.IMS_PER_BATCH", "2",
-]
+SMALL = command_line(SMALL_TRAINING)
 
 
 def _run(script, *args):
     result = subprocess.run(
         [sys.executable, os.path.join(REPO_ROOT, "tools", script), *args],
-        capture_output=True, text=True, cwd=REPO_ROOT, env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        env=dict(os.environ),
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result.stdout + result.stderr
@@ -30,8 +30,14 @@ def trained(tmp_path_factory):
     """A model trained for a few iterations by tools/train_net.py, with its output folder."""
     out = tmp_path_factory.mktemp("train")
     log = _run(
-        "train_net.py", "--config-file", DEMO_CONFIG,
-        *SMALL, "SOLVER.MAX_ITER", "4", "OUTPUT_DIR", str(out),
+        "train_net.py",
+        "--config-file",
+        DEMO_CONFIG,
+        *SMALL,
+        "SOLVER.MAX_ITER",
+        "4",
+        "OUTPUT_DIR",
+        str(out),
     )
     return out, log
 
@@ -50,8 +56,15 @@ def test_train_net_trains_and_evaluates(trained):
 def test_train_net_eval_only(trained, tmp_path):
     out, _ = trained
     log = _run(
-        "train_net.py", "--config-file", DEMO_CONFIG, "--eval-only", *SMALL,
-        "MODEL.WEIGHTS", str(out / "model_final.pth"), "OUTPUT_DIR", str(tmp_path),
+        "train_net.py",
+        "--config-file",
+        DEMO_CONFIG,
+        "--eval-only",
+        *SMALL,
+        "MODEL.WEIGHTS",
+        str(out / "model_final.pth"),
+        "OUTPUT_DIR",
+        str(tmp_path),
     )
     assert "Evaluation results for bbox" in log and "Evaluation results for segm" in log
     assert (tmp_path / "inference" / "instances_predictions.pth").exists()
@@ -67,9 +80,18 @@ def test_demo_draws_predictions_and_skips_a_bad_file(trained, tmp_path):
     bad.write_bytes(b"not an image")
     pictures = tmp_path / "pictures"
     log = _run(
-        "demo.py", "--config-file", DEMO_CONFIG, "--confidence-threshold", "0.0",
-        "--input", os.path.join(image_root, "000[12].png"), str(bad),
-        "--output", str(pictures), "MODEL.WEIGHTS", str(out / "model_final.pth"),
+        "demo.py",
+        "--config-file",
+        DEMO_CONFIG,
+        "--confidence-threshold",
+        "0.0",
+        "--input",
+        os.path.join(image_root, "000[12].png"),
+        str(bad),
+        "--output",
+        str(pictures),
+        "MODEL.WEIGHTS",
+        str(out / "model_final.pth"),
     )
     assert f"Skipped {bad}" in log
     assert sorted(os.listdir(pictures)) == ["0001.png", "0002.png"]
@@ -88,18 +110,35 @@ def test_eval_report_and_comparison(trained, tmp_path):
     assert {"bbox", "segm"} <= set(report) and "AP" in report["segm"]
     markdown = (out / "eval_report.md").read_text()
     assert "## segm" in markdown and "| AP | AP50 |" in markdown and "| circle |" in markdown
-    table = _run("compare_reports.py", str(out / "eval_report.json"),
-                 str(out / "eval_report.json"), "--names", "a", "b")
+    table = _run(
+        "compare_reports.py",
+        str(out / "eval_report.json"),
+        str(out / "eval_report.json"),
+        "--names",
+        "a",
+        "b",
+    )
     assert "| task | metric | a | b | b - a |" in table
-    assert f"| segm | AP | {report['segm']['AP']:.2f} | {report['segm']['AP']:.2f} | +0.00 |" in table
+    assert (
+        f"| segm | AP | {report['segm']['AP']:.2f} | {report['segm']['AP']:.2f} | +0.00 |" in table
+    )
 
 
 @pytest.mark.slow
 def test_plot_curves(trained, tmp_path):
     out, _ = trained
     png = tmp_path / "curves.png"
-    log = _run("plot_curves.py", "--run", "NL", str(out / "metrics.json"), "--run", "again",
-               str(out / "metrics.json"), "--output", str(png))
+    log = _run(
+        "plot_curves.py",
+        "--run",
+        "NL",
+        str(out / "metrics.json"),
+        "--run",
+        "again",
+        str(out / "metrics.json"),
+        "--output",
+        str(png),
+    )
     assert "total_loss" in log and "segm/AP" in log
     image = cv2.imread(str(png))
     assert image.shape[0] > 200 and image.shape[1] > 400 and image.std() > 10
@@ -112,13 +151,30 @@ def test_attention_maps_for_given_and_default_queries(trained, tmp_path):
 
     image_path = os.path.join(MetadataCatalog.get("nl_demo_shapes_val").image_root, "0001.png")
     common = ["--config-file", DEMO_CONFIG, "--input", image_path]
-    weights = ["MODEL.WEIGHTS", str(out / "model_final.pth"),
-               "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0"]
-    _run("attention_maps.py", *common, "--output", str(tmp_path / "given"),
-         "--query", "10", "20", "--query", "150", "100", *weights)
+    weights = [
+        "MODEL.WEIGHTS",
+        str(out / "model_final.pth"),
+        "MODEL.ROI_HEADS.SCORE_THRESH_TEST",
+        "0.0",
+    ]
+    _run(
+        "attention_maps.py",
+        *common,
+        "--output",
+        str(tmp_path / "given"),
+        "--query",
+        "10",
+        "20",
+        "--query",
+        "150",
+        "100",
+        *weights,
+    )
     names = sorted(os.listdir(tmp_path / "given"))
-    assert names == ["0001_backbone.bottom_up.res4.nonlocal4_x10_y20.png",
-                     "0001_backbone.bottom_up.res4.nonlocal4_x150_y100.png"]
+    assert names == [
+        "0001_backbone.bottom_up.res4.nonlocal4_x10_y20.png",
+        "0001_backbone.bottom_up.res4.nonlocal4_x150_y100.png",
+    ]
     original = cv2.imread(image_path)
     for name in names:
         picture = cv2.imread(str(tmp_path / "given" / name))
@@ -130,23 +186,51 @@ def test_attention_maps_for_given_and_default_queries(trained, tmp_path):
 @pytest.mark.slow
 def test_demo_json_output_and_results_viewer(trained, tmp_path):
     out, _ = trained
-    from detectron2.data import MetadataCatalog
     from pycocotools.coco import COCO
+
+    from detectron2.data import MetadataCatalog
 
     meta = MetadataCatalog.get("nl_demo_shapes_val")
     results = tmp_path / "results.json"
-    _run("demo.py", "--config-file", DEMO_CONFIG, "--confidence-threshold", "0.0",
-         "--input", os.path.join(meta.image_root, "0001.png"), "--output", str(tmp_path / "p"),
-         "--json-output", str(results), "MODEL.WEIGHTS", str(out / "model_final.pth"))
+    _run(
+        "demo.py",
+        "--config-file",
+        DEMO_CONFIG,
+        "--confidence-threshold",
+        "0.0",
+        "--input",
+        os.path.join(meta.image_root, "0001.png"),
+        "--output",
+        str(tmp_path / "p"),
+        "--json-output",
+        str(results),
+        "MODEL.WEIGHTS",
+        str(out / "model_final.pth"),
+    )
     predictions = json.loads(results.read_text())
-    assert predictions and {"image_id", "category_id", "bbox", "score", "segmentation",
-                            "file_name"} <= set(predictions[0])
+    assert predictions and {
+        "image_id",
+        "category_id",
+        "bbox",
+        "score",
+        "segmentation",
+        "file_name",
+    } <= set(predictions[0])
     COCO(meta.json_file).loadRes(str(results))  # pycocotools accepts it
 
-    _run("visualize_json_results.py", "--input",
-         str(out / "inference" / "coco_instances_results.json"),
-         "--dataset-name", "nl_demo_shapes_val", "--output", str(tmp_path / "v"), "--limit", "2",
-         "--conf-threshold", "0.0")
+    _run(
+        "visualize_json_results.py",
+        "--input",
+        str(out / "inference" / "coco_instances_results.json"),
+        "--dataset-name",
+        "nl_demo_shapes_val",
+        "--output",
+        str(tmp_path / "v"),
+        "--limit",
+        "2",
+        "--conf-threshold",
+        "0.0",
+    )
     assert sorted(os.listdir(tmp_path / "v")) == ["0001.png", "0002.png"]
     picture = cv2.imread(str(tmp_path / "v" / "0001.png"))
     assert picture.shape[:2] == (192, 384) and picture.std() > 10
@@ -159,12 +243,28 @@ def test_train_on_a_coco_json_given_on_the_command_line(tmp_path):
     DatasetCatalog.get("nl_demo_shapes_val")  # generated on first use
     meta = MetadataCatalog.get("nl_demo_shapes_val")
     log = _run(
-        "train_net.py", "--config-file", DEMO_CONFIG,
-        "--dataset", "my_shapes", meta.json_file, meta.image_root,
-        *SMALL, "DATASETS.TRAIN", "('my_shapes',)", "DATASETS.TEST", "('my_shapes',)",
-        "MODEL.KEYPOINT_ON", "True", "MODEL.ROI_KEYPOINT_HEAD.NUM_KEYPOINTS", "4",
-        "TEST.KEYPOINT_OKS_SIGMAS", "[0.05, 0.05, 0.05, 0.05]",
-        "SOLVER.MAX_ITER", "2", "OUTPUT_DIR", str(tmp_path),
+        "train_net.py",
+        "--config-file",
+        DEMO_CONFIG,
+        "--dataset",
+        "my_shapes",
+        meta.json_file,
+        meta.image_root,
+        *SMALL,
+        "DATASETS.TRAIN",
+        "('my_shapes',)",
+        "DATASETS.TEST",
+        "('my_shapes',)",
+        "MODEL.KEYPOINT_ON",
+        "True",
+        "MODEL.ROI_KEYPOINT_HEAD.NUM_KEYPOINTS",
+        "4",
+        "TEST.KEYPOINT_OKS_SIGMAS",
+        "[0.05, 0.05, 0.05, 0.05]",
+        "SOLVER.MAX_ITER",
+        "2",
+        "OUTPUT_DIR",
+        str(tmp_path),
     )
     assert "Registered dataset 'my_shapes': 60 images, 3 categories" in log
     report = json.loads((tmp_path / "eval_report.json").read_text())
@@ -182,9 +282,19 @@ def test_demo_draws_every_frame_of_a_video(trained, tmp_path):
     for i in range(1, 5):
         writer.write(cv2.imread(os.path.join(image_root, f"000{i}.png")))
     writer.release()
-    log = _run("demo.py", "--config-file", DEMO_CONFIG, "--confidence-threshold", "0.0",
-               "--input", str(video), "--output", str(tmp_path / "drawn"),
-               "MODEL.WEIGHTS", str(out / "model_final.pth"))
+    log = _run(
+        "demo.py",
+        "--config-file",
+        DEMO_CONFIG,
+        "--confidence-threshold",
+        "0.0",
+        "--input",
+        str(video),
+        "--output",
+        str(tmp_path / "drawn"),
+        "MODEL.WEIGHTS",
+        str(out / "model_final.pth"),
+    )
     assert f"Drew 4 frames of {video}" in log
     capture = cv2.VideoCapture(str(tmp_path / "drawn" / "clip.mp4"))
     frames = []

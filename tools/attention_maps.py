@@ -6,6 +6,7 @@ top detections), one PNG per query:
     python tools/attention_maps.py --config-file configs/mask_rcnn_R50_NL.yaml --input img.jpg \
         --output attention/ --query 320 240 --query 100 50 MODEL.WEIGHTS model_final.pth
 """
+
 import argparse
 import os
 
@@ -14,24 +15,31 @@ import cv2
 from detectron2.data.detection_utils import read_image
 from detectron2.utils.logger import setup_logger
 
-from nl_detectron.engine import load_config
+from nl_detectron.config import load_config
+from nl_detectron.engine import config_arguments, register_datasets
 from nl_detectron.predictor import build_predictor
 from nl_detectron.visualization.attention import AttentionMapper, draw_attention
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config-file", required=True, metavar="FILE")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], parents=[config_arguments()]
+    )
     parser.add_argument("--input", required=True, help="an image file")
     parser.add_argument("--output", required=True, help="folder for the PNGs")
     parser.add_argument("--block", help="NL block name (default: the backbone's first)")
-    parser.add_argument("--query", nargs=2, type=float, action="append", metavar=("X", "Y"),
-                        help="a query pixel (repeatable); default: top detections' centres")
+    parser.add_argument(
+        "--query",
+        nargs=2,
+        type=float,
+        action="append",
+        metavar=("X", "Y"),
+        help="a query pixel (repeatable); default: top detections' centres",
+    )
     parser.add_argument("--top-k", type=int, default=3, help="queries from this many detections")
-    parser.add_argument("--allow-unsafe-checkpoint", action="store_true")
-    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ...")
     args = parser.parse_args(argv)
     logger = setup_logger(name="nl_detectron")
+    register_datasets(args)
     cfg = load_config(args.config_file, args.opts)
     cfg.freeze()
     predictor = build_predictor(cfg, allow_unsafe_checkpoint=args.allow_unsafe_checkpoint)

@@ -5,6 +5,7 @@ Compare evaluation reports (``eval_report.json``, written by tools/train_net.py)
     python tools/compare_reports.py output/baseline/eval_report.json output/nl/eval_report.json \
         --names baseline NL
 """
+
 import argparse
 import json
 

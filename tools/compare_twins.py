@@ -11,29 +11,41 @@ keypoint head) with identical settings, over several seeds, and compare them in 
 Writes OUTPUT/twins.md (AP per task, s/iter, peak memory, params, FLOPs: mean ± spread, NL minus
 baseline), twins.json, curves.png, and each run under OUTPUT/{baseline,NL}/seed{S}.
 """
+
 import argparse
 
 from detectron2.utils.logger import setup_logger
 
-from nl_detectron.engine import load_config
-from nl_detectron.engine.defaults import add_dataset_argument, register_datasets
+from nl_detectron.config import load_config
+from nl_detectron.engine import config_arguments, register_datasets
 from nl_detectron.twins import compare_twins
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config-file", required=True, metavar="FILE", help="an NL config")
-    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2],
-                        help="one training of each twin per seed (default: 1 2)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], parents=[config_arguments()]
+    )
+    parser.add_argument(
+        "--seeds",
+        nargs="+",
+        type=int,
+        default=[1, 2],
+        help="one training of each twin per seed (default: 1 2)",
+    )
     parser.add_argument("--output", default="output/twins", help="folder for runs and tables")
     parser.add_argument("--num-gpus", type=int, default=1, help="processes per training")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue each run from its last checkpoint (a finished run is only "
-                        "evaluated again)")
-    parser.add_argument("--size", nargs=2, type=int, metavar=("H", "W"),
-                        help="image size for the FLOP count (default: the config's test size)")
-    add_dataset_argument(parser)
-    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ...")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue each run from its last checkpoint (a finished run is only evaluated again)",
+    )
+    parser.add_argument(
+        "--size",
+        nargs=2,
+        type=int,
+        metavar=("H", "W"),
+        help="image size for the FLOP count (default: the config's test size)",
+    )
     args = parser.parse_args(argv)
     setup_logger(name="nl_detectron")
     register_datasets(args)
@@ -43,6 +55,8 @@ def main(argv=None):
         train_args += ["--dataset", *dataset]
     if args.resume:
         train_args.append("--resume")
+    if args.allow_unsafe_checkpoint:
+        train_args.append("--allow-unsafe-checkpoint")
     print(compare_twins(cfg, args.output, args.seeds, train_args=train_args, size=args.size))
     print(f"Wrote {args.output}/twins.md, twins.json and curves.png")
 

@@ -6,6 +6,7 @@ Draw a trained model's predictions on images (files, folders or globs) or videos
     python tools/demo.py --config-file configs/mask_rcnn_R50_NL.yaml --input images/ \
         --output predictions/ MODEL.WEIGHTS model_final.pth
 """
+
 import argparse
 import logging
 
@@ -13,22 +14,21 @@ import tqdm
 
 from detectron2.utils.logger import setup_logger
 
-from nl_detectron.engine import load_config
-from nl_detectron.engine.defaults import add_dataset_argument, register_datasets
+from nl_detectron.config import load_config
+from nl_detectron.engine import config_arguments, register_datasets
 from nl_detectron.predictor import draw_predictions, expand_inputs, set_confidence_threshold
 
 
 def get_parser():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config-file", required=True, metavar="FILE")
-    parser.add_argument("--input", nargs="+", required=True, help="image or video files, folders of images, globs")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], parents=[config_arguments()]
+    )
+    parser.add_argument(
+        "--input", nargs="+", required=True, help="image or video files, folders of images, globs"
+    )
     parser.add_argument("--output", required=True, help="folder for the drawn predictions")
     parser.add_argument("--confidence-threshold", type=float, default=0.5)
     parser.add_argument("--json-output", help="also write the predictions as COCO results JSON")
-    parser.add_argument("--allow-unsafe-checkpoint", action="store_true",
-                        help="load weights with plain pickle, which can run code: trusted files only")
-    add_dataset_argument(parser)
-    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ...")
     return parser
 
 
@@ -42,8 +42,12 @@ def main(argv=None):
     cfg.freeze()
     paths = expand_inputs(args.input)
     written, skipped = draw_predictions(
-        cfg, paths, args.output, progress=tqdm.tqdm,
-        allow_unsafe_checkpoint=args.allow_unsafe_checkpoint, json_output=args.json_output,
+        cfg,
+        paths,
+        args.output,
+        progress=tqdm.tqdm,
+        allow_unsafe_checkpoint=args.allow_unsafe_checkpoint,
+        json_output=args.json_output,
     )
     logger.info(f"Wrote {len(written)} files to {args.output}; skipped {len(skipped)} inputs")
     return 1 if skipped and not written else 0

@@ -5,6 +5,7 @@ Plot losses and AP over iterations of one or more runs (their metrics.json) into
     python tools/plot_curves.py --run NL output/nl/metrics.json --run baseline \
         output/baseline/metrics.json --output curves.png
 """
+
 import argparse
 
 from nl_detectron.visualization.curves import plot_curves
@@ -12,8 +13,14 @@ from nl_detectron.visualization.curves import plot_curves
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--run", nargs=2, action="append", required=True,
-                        metavar=("LABEL", "METRICS_JSON"), help="a run to plot (repeatable)")
+    parser.add_argument(
+        "--run",
+        nargs=2,
+        action="append",
+        required=True,
+        metavar=("LABEL", "METRICS_JSON"),
+        help="a run to plot (repeatable)",
+    )
     parser.add_argument("--output", required=True, help="PNG file")
     parser.add_argument("--keys", nargs="+", help="metrics to plot (default: losses and APs)")
     args = parser.parse_args(argv)

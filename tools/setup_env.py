@@ -12,6 +12,7 @@ Prepare the active Python interpreter for nl_detectron, idempotently.
 Only the Python standard library is used, since nothing else can be assumed to be installed.
 Run ``python tools/setup_env.py --help`` for the options.
 """
+
 import argparse
 import hashlib
 import importlib.metadata
@@ -145,15 +146,22 @@ def _numpy_aliases(text):
 # (relative path or None for every .py file, function text -> text, what must change)
 PATCHES = [
     (None, _numpy_aliases, "removed NumPy aliases"),
-    ("detectron2/data/transforms/transform.py", lambda t: t.replace("Image.LINEAR", "Image.BILINEAR"),
-     "Pillow's removed Image.LINEAR"),
+    (
+        "detectron2/data/transforms/transform.py",
+        lambda t: t.replace("Image.LINEAR", "Image.BILINEAR"),
+        "Pillow's removed Image.LINEAR",
+    ),
     ("detectron2/model_zoo/model_zoo.py", _remove_pkg_resources, "pkg_resources"),
     ("detectron2/export/__init__.py", _optional_caffe2_export, "caffe2 import"),
     # Python >= 3.11's random.sample refuses a set: a skipped image then killed training.
-    ("detectron2/data/common.py",
-     lambda t: t.replace("self._rng.sample(self._fallback_candidates, k=1)",
-                         "self._rng.sample(list(self._fallback_candidates), k=1)"),
-     "MapDataset's fallback sample of a set"),
+    (
+        "detectron2/data/common.py",
+        lambda t: t.replace(
+            "self._rng.sample(self._fallback_candidates, k=1)",
+            "self._rng.sample(list(self._fallback_candidates), k=1)",
+        ),
+        "MapDataset's fallback sample of a set",
+    ),
 ]
 
 
@@ -275,8 +283,17 @@ def build_detectron2_wheel(wheel_dir):
         with open(req, "w") as f:
             f.write(f"{D2_SDIST} --hash=sha256:{D2_SDIST_SHA256}\n")
         # Preparing the sdist's metadata imports torch, hence no build isolation.
-        pip("download", "--no-deps", "--no-binary", ":all:", "--no-build-isolation",
-            "-d", tmp, "-r", req)
+        pip(
+            "download",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            "--no-build-isolation",
+            "-d",
+            tmp,
+            "-r",
+            req,
+        )
         sdists = [f for f in os.listdir(tmp) if f.endswith(".tar.gz")]
         if len(sdists) != 1:
             raise SetupError(f"expected one source distribution in {tmp}, found {sdists}")

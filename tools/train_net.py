@@ -6,6 +6,7 @@ Train or evaluate an nl_detectron model, as detectron2's tools/train_net.py:
     python tools/train_net.py --config-file configs/mask_rcnn_R50_NL.yaml --eval-only \
         MODEL.WEIGHTS /path/to/model_final.pth
 """
+
 from detectron2.engine import launch
 
 from nl_detectron.engine import argument_parser, main

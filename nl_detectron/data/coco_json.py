@@ -1,4 +1,5 @@
 """Any COCO-format dataset (boxes, masks, keypoints) registered by name, from the command line."""
+
 import json
 import logging
 import math
@@ -59,8 +60,11 @@ def _segmentation_problem(segmentation):
         size, counts = segmentation.get("size"), segmentation.get("counts")
         if not (isinstance(size, list) and len(size) == 2 and all(_is_int(v) for v in size)):
             return f"fatal: RLE 'size' must be [height, width], got {size!r}"
-        if not (isinstance(counts, str)
-                or isinstance(counts, list) and all(_is_int(v) and v >= 0 for v in counts)):
+        if not (
+            isinstance(counts, str)
+            or isinstance(counts, list)
+            and all(_is_int(v) and v >= 0 for v in counts)
+        ):
             return "fatal: RLE 'counts' must be a string or a list of non-negative ints"
         return None
     if not isinstance(segmentation, list):
@@ -84,8 +88,10 @@ def _annotation_problem(ann, images, categories):
     if ann["image_id"] not in images:
         return f"fatal: image_id {ann['image_id']!r} is not among the images"
     if ann["category_id"] not in categories:
-        return (f"fatal: category_id {ann['category_id']!r} is not among the categories "
-                f"{sorted(categories)}")
+        return (
+            f"fatal: category_id {ann['category_id']!r} is not among the categories "
+            f"{sorted(categories)}"
+        )
     bbox = ann["bbox"]
     if not (isinstance(bbox, list) and len(bbox) == 4 and all(_is_number(v) for v in bbox)):
         return f"fatal: 'bbox' must be 4 finite numbers [x, y, w, h], got {bbox!r:.80}"
@@ -94,10 +100,15 @@ def _annotation_problem(ann, images, categories):
     if "keypoints" in ann:
         num_keypoints = categories[ann["category_id"]]
         keypoints = ann["keypoints"]
-        if not (isinstance(keypoints, list) and all(_is_number(v) for v in keypoints)
-                and len(keypoints) == 3 * num_keypoints):
-            return (f"fatal: 'keypoints' must be {3 * num_keypoints} finite numbers (x, y, v for "
-                    f"each of the category's {num_keypoints} keypoints), got {keypoints!r:.80}")
+        if not (
+            isinstance(keypoints, list)
+            and all(_is_number(v) for v in keypoints)
+            and len(keypoints) == 3 * num_keypoints
+        ):
+            return (
+                f"fatal: 'keypoints' must be {3 * num_keypoints} finite numbers (x, y, v for "
+                f"each of the category's {num_keypoints} keypoints), got {keypoints!r:.80}"
+            )
     if "segmentation" in ann:
         problem = _segmentation_problem(ann["segmentation"])
         if problem:
@@ -126,9 +137,9 @@ def _check_entries(entries, key, json_file, check):
             seen.add(entry_id)
         problem = check(entry)
         if problem and problem.startswith("fatal: "):
-            raise DatasetError(f"{json_file}: {name}: {problem[len('fatal: '):]}")
+            raise DatasetError(f"{json_file}: {name}: {problem[len('fatal: ') :]}")
         if problem:
-            dropped.append((entry_id, f"{name}: {problem[len('harmless: '):]}"))
+            dropped.append((entry_id, f"{name}: {problem[len('harmless: ') :]}"))
     return dropped
 
 
@@ -177,8 +188,12 @@ def check_coco(coco, json_file):
         raise DatasetError(f"{json_file}: 'categories' is empty: a dataset needs at least one")
     images = {image["id"] for image in coco["images"]}
     categories = {c["id"]: len(c.get("keypoints", [])) for c in coco["categories"]}
-    dropped = _check_entries(coco["annotations"], "annotations", json_file,
-                             lambda ann: _annotation_problem(ann, images, categories))
+    dropped = _check_entries(
+        coco["annotations"],
+        "annotations",
+        json_file,
+        lambda ann: _annotation_problem(ann, images, categories),
+    )
     if dropped:
         logger.warning(
             f"{json_file}: dropped {len(dropped)} annotations that are wrong but harmless, "
@@ -195,8 +210,11 @@ def keypoint_metadata(categories):
     names = next((c["keypoints"] for c in categories if c.get("keypoints")), None)
     if not names:
         return {}
-    flip_map = [(n, n.replace("left", "right")) for n in names
-                if "left" in n and n.replace("left", "right") in names]
+    flip_map = [
+        (n, n.replace("left", "right"))
+        for n in names
+        if "left" in n and n.replace("left", "right") in names
+    ]
     return {"keypoint_names": list(names), "keypoint_flip_map": flip_map}
 
 
@@ -219,14 +237,17 @@ def register_coco_json(name, json_file, image_root):
         thing_classes=[c["name"] for c in categories],
         **keypoint_metadata(categories),
     )
-    logger.info(f"Registered dataset {name!r}: {len(coco['images'])} images, "
-                f"{len(categories)} categories, from {json_file}")
+    logger.info(
+        f"Registered dataset {name!r}: {len(coco['images'])} images, "
+        f"{len(categories)} categories, from {json_file}"
+    )
 
 
 def _load(json_file, image_root, name, dropped):
     """detectron2's ``load_coco_json``, without the annotations ``check_coco`` dropped."""
-    records = load_coco_json(json_file, image_root, name,
-                             extra_annotation_keys=["id"] if dropped else None)
+    records = load_coco_json(
+        json_file, image_root, name, extra_annotation_keys=["id"] if dropped else None
+    )
     if dropped:
         for record in records:
             record["annotations"] = [a for a in record["annotations"] if a["id"] not in dropped]

@@ -1,4 +1,5 @@
 """The training data loader's map-style dataset, the same on every detectron2 version."""
+
 import logging
 import random
 
@@ -40,9 +41,7 @@ class SkippingMapDataset(data.Dataset):
                 return mapped
             if index not in self.skipped:
                 self.skipped.add(index)
-                logger.warning(
-                    f"{len(self.skipped)} of {len(self)} training images skipped so far"
-                )
+                logger.warning(f"{len(self.skipped)} of {len(self)} training images skipped so far")
             if len(self.skipped) == len(self):
                 raise DatasetError(
                     f"every one of the {len(self)} training images was skipped: none can be read "

@@ -6,6 +6,7 @@ and four keypoints per object (its top-, right-, bottom- and left-most points), 
 Generated deterministically from a seed into ``$DETECTRON2_DATASETS/nl_demo_shapes`` (default
 ``./datasets``) the first time it is used, then read from there.
 """
+
 import json
 import logging
 import os
@@ -55,8 +56,12 @@ def _shape_polygon(category, center, size, angle):
 
 def _keypoints(polygon):
     """COCO keypoints [x, y, v] * 4: the polygon's top, right, bottom and left extreme points."""
-    picks = [polygon[:, 1].argmin(), polygon[:, 0].argmax(), polygon[:, 1].argmax(),
-             polygon[:, 0].argmin()]
+    picks = [
+        polygon[:, 1].argmin(),
+        polygon[:, 0].argmax(),
+        polygon[:, 1].argmax(),
+        polygon[:, 0].argmin(),
+    ]
     return [float(v) for i in picks for v in (*polygon[i], 2)]
 
 
@@ -102,7 +107,9 @@ def _random_image(rng, image_id):
 
 
 def _disjoint(a, b, margin=4):
-    return a[2] + margin < b[0] or b[2] + margin < a[0] or a[3] + margin < b[1] or b[3] + margin < a[1]
+    return (
+        a[2] + margin < b[0] or b[2] + margin < a[0] or a[3] + margin < b[1] or b[3] + margin < a[1]
+    )
 
 
 def generate_demo_split(root, split):
@@ -139,8 +146,13 @@ def generate_demo_split(root, split):
     names = {name: i for i, name in enumerate(KEYPOINT_NAMES, start=1)}
     skeleton = [[names[a], names[b]] for a, b, _ in KEYPOINT_CONNECTION_RULES]
     categories = [
-        {"id": i, "name": name, "supercategory": "shape", "keypoints": list(KEYPOINT_NAMES),
-         "skeleton": skeleton}
+        {
+            "id": i,
+            "name": name,
+            "supercategory": "shape",
+            "keypoints": list(KEYPOINT_NAMES),
+            "skeleton": skeleton,
+        }
         for i, name in enumerate(CLASSES, start=1)
     ]
     coco = {"info": info, "images": images, "annotations": annotations, "categories": categories}

@@ -1,3 +1,5 @@
+"""The dataset mapper of training and evaluation: detectron2's, naming the images it cannot read."""
+
 import logging
 
 from detectron2.data import DatasetMapper

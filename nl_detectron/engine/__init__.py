@@ -1,4 +1,4 @@
-from .defaults import argument_parser, load_config, main, setup
+from .defaults import argument_parser, config_arguments, main, register_datasets, setup
 from .trainer import Trainer
 
-__all__ = ["Trainer", "argument_parser", "load_config", "main", "setup"]
+__all__ = ["Trainer", "argument_parser", "config_arguments", "main", "register_datasets", "setup"]

@@ -1,32 +1,43 @@
 """Training and evaluation entry points shared by tools/train_net.py and the tests."""
-import logging
 
-import torch
+import argparse
 
-from detectron2.config import get_cfg
 from detectron2.engine import default_argument_parser, default_setup
 from detectron2.evaluation import verify_results
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
 from ..checkpoint import SafeCheckpointer
+from ..config import load_config
 from ..data import register_coco_json
-from ..config import add_nonlocal_config, check_nonlocal_keys_are_used, merge_config
 from .trainer import Trainer
-
-logger = logging.getLogger(__name__)
 
 
 def argument_parser():
-    """detectron2's ``default_argument_parser``, plus ``--dataset`` and
-    ``--allow-unsafe-checkpoint``."""
+    """detectron2's ``default_argument_parser`` (train_net's arguments), plus ``--dataset`` and
+    ``--allow-unsafe-checkpoint`` as every tool has them."""
     parser = default_argument_parser()
     add_dataset_argument(parser)
+    add_unsafe_checkpoint_argument(parser)
+    return parser
+
+
+def config_arguments(*, checkpoint=True):
+    """
+    The parent parser of every tool that builds a model from a config: ``--config-file``,
+    ``--dataset``, ``--allow-unsafe-checkpoint`` (where the tool loads weights) and the trailing
+    ``KEY VALUE`` overrides, meaning what they mean in train_net. Use as
+    ``argparse.ArgumentParser(parents=[config_arguments()])``.
+    """
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--config-file", required=True, metavar="FILE", help="a config file")
+    add_dataset_argument(parser)
+    if checkpoint:
+        add_unsafe_checkpoint_argument(parser)
     parser.add_argument(
-        "--allow-unsafe-checkpoint",
-        action="store_true",
-        help="load .pkl/.pth checkpoints with plain pickle, which can run code from the file: "
-        "only for files you trust",
+        "opts",
+        nargs=argparse.REMAINDER,
+        help="config overrides at the end of the command line: KEY VALUE ...",
     )
     return parser
 
@@ -43,25 +54,19 @@ def add_dataset_argument(parser):
     )
 
 
+def add_unsafe_checkpoint_argument(parser):
+    parser.add_argument(
+        "--allow-unsafe-checkpoint",
+        action="store_true",
+        help="load .pkl/.pth checkpoints with plain pickle, which can run code from the file: "
+        "only for files you trust",
+    )
+
+
 def register_datasets(args):
     """Register the datasets of ``--dataset`` arguments."""
     for name, json_file, image_root in args.dataset:
         register_coco_json(name, json_file, image_root)
-
-
-def load_config(config_file, opts=()):
-    """
-    A frozen-able config: detectron2's defaults, ``MODEL.NONLOCAL``, the file, then ``opts``
-    (``[KEY, VALUE, ...]``). A CUDA device asked for where there is none falls back to the CPU.
-    """
-    cfg = get_cfg()
-    add_nonlocal_config(cfg)
-    merge_config(cfg, config_file, opts)
-    check_nonlocal_keys_are_used(cfg)
-    if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
-        logger.warning(f"MODEL.DEVICE = {cfg.MODEL.DEVICE!r} but CUDA is not available; using cpu")
-        cfg.MODEL.DEVICE = "cpu"
-    return cfg
 
 
 def setup(args):

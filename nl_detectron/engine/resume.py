@@ -2,6 +2,7 @@
 What exact resumption needs beyond detectron2's checkpoints: the training data stream continues
 where it stopped, and the random states are those of the iteration the checkpoint was saved at.
 """
+
 import itertools
 import random
 

@@ -1,5 +1,6 @@
 """detectron2's ``DefaultTrainer`` with our data loading, evaluation reports, safe checkpoints
 and exact resumption."""
+
 import logging
 import os
 
@@ -36,10 +37,11 @@ class Trainer(DefaultTrainer):
     - images that cannot be read named (skipped with a warning in training);
     - checkpoints loaded without running code from the file (``allow_unsafe_checkpoint`` to
       trust one) and saved atomically;
-    - exact resumption: checkpoints hold the optimizer state, and ``--resume`` continues the training data stream where it stopped and
-      restores the random states, so that on CPU with ``DATALOADER.NUM_WORKERS 0`` an interrupted
-      and resumed training ends with the weights of an uninterrupted one. (With workers, or
-      images of several aspect ratios, the data order is kept but not the batches' exact makeup.)
+    - exact resumption: checkpoints hold the optimizer state, and ``--resume`` continues the
+      training data stream where it stopped and restores the random states, so that on CPU
+      with ``DATALOADER.NUM_WORKERS 0`` an interrupted and resumed training ends with the
+      weights of an uninterrupted one. (With workers, or images of several aspect ratios, the
+      data order is kept but not the batches' exact makeup.)
     """
 
     def __init__(self, cfg, *, allow_unsafe_checkpoint=False):
@@ -94,8 +96,10 @@ class Trainer(DefaultTrainer):
         # (periodic checkpoints) and resume_or_load must use ours.
         old = self.checkpointer
         self.checkpointer = SafeCheckpointer(
-            old.model, old.save_dir, allow_unsafe=self.allow_unsafe_checkpoint,
-            **old.checkpointables
+            old.model,
+            old.save_dir,
+            allow_unsafe=self.allow_unsafe_checkpoint,
+            **old.checkpointables,
         )
         return [RandomStateHook(), *super().build_hooks()]
 

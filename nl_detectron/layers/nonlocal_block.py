@@ -178,6 +178,10 @@ class NonLocalBlock2d(nn.Module):
         return self.concat_project.weight if self.mode == "concatenation" else None
 
     def extra_repr(self):
-        pool = f"sub_sample_at={self.sub_sample_at}" if self.pool is not None else "sub_sample=False"
-        return (f"mode={self.mode}, inter_channels={self.inter_channels}, {pool}, "
-                f"scale={self.scale:.4g}, impl={self.impl}")
+        pool = (
+            f"sub_sample_at={self.sub_sample_at}" if self.pool is not None else "sub_sample=False"
+        )
+        return (
+            f"mode={self.mode}, inter_channels={self.inter_channels}, {pool}, "
+            f"scale={self.scale:.4g}, impl={self.impl}"
+        )

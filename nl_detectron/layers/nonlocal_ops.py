@@ -13,6 +13,7 @@ For the Gaussian mode, theta and phi are x itself (D = C).
 reference for tests and benchmarks. ``nonlocal_fast`` gives the same numbers without keeping an
 (L, S) matrix where the mode allows it.
 """
+
 import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -21,8 +22,8 @@ from torch.utils.checkpoint import checkpoint
 MODES = ("embedded_gaussian", "gaussian", "dot_product", "concatenation")
 SOFTMAX_MODES = ("embedded_gaussian", "gaussian")
 # How the softmax modes are computed by ``nonlocal_fast``: "auto" (the path ``softmax_backend``
-# chooses: a fused SDPA kernel where one serves the inputs, else "chunked"), "sdpa" (whatever SDPA picks, its math path included) or
-# "chunked" (query chunks, recomputed in backward).
+# chooses: a fused SDPA kernel where one serves the inputs, else "chunked"), "sdpa" (whatever
+# SDPA picks, its math path included) or "chunked" (query chunks, recomputed in backward).
 SOFTMAX_IMPLS = ("auto", "sdpa", "chunked")
 # Elements of the (chunk, S) weight matrix the chunked path holds at once: 2**24 is 64 MiB fp32.
 CHUNK_ELEMENTS = 1 << 24

@@ -6,6 +6,7 @@ stages named by ``cfg.MODEL.NONLOCAL.AFTER_BLOCKS``. Existing modules keep their
 (``bottom_up.res4.5.conv1.weight`` stays), so baseline checkpoints load and only the NL
 parameters (``bottom_up.res4.nonlocal4.*``) are new.
 """
+
 from collections import OrderedDict
 
 from torch import nn
@@ -66,7 +67,7 @@ def nonlocal_block_kwargs(cfg):
 
 
 def nonlocal_placement(cfg):
-    """``{stage name: [block indices]}`` from ``cfg.MODEL.NONLOCAL.AFTER_BLOCKS``, non-empty only."""
+    """``{stage name: [block indices]}`` of ``cfg.MODEL.NONLOCAL.AFTER_BLOCKS``, non-empty only."""
     after = cfg.MODEL.NONLOCAL.AFTER_BLOCKS
     return {name: list(after[key]) for name, key in STAGE_KEYS.items() if len(after[key]) > 0}
 
@@ -160,3 +161,11 @@ def build_resnet_nl_backbone(cfg, input_shape):
     backbone = build_resnet_backbone(cfg, input_shape)
     add_nonlocal_blocks(backbone, cfg)
     return backbone
+
+
+# The registered NL backbones, each with detectron2's builder it extends (its baseline twin).
+NL_BACKBONES = {
+    "build_resnet_fpn_nl_backbone": "build_resnet_fpn_backbone",
+    "build_retinanet_resnet_fpn_nl_backbone": "build_retinanet_resnet_fpn_backbone",
+    "build_resnet_nl_backbone": "build_resnet_backbone",
+}

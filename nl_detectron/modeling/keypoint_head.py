@@ -3,6 +3,7 @@ detectron2's keypoint head with NL blocks between its convs, as in the paper's T
 in the 8-conv head, one after every 2 convs). Existing modules keep their names
 (``conv_fcn1`` ... ``conv_fcn8``, ``score_lowres``), so baseline keypoint checkpoints load.
 """
+
 from detectron2.config import configurable
 from detectron2.modeling.roi_heads.keypoint_head import (
     ROI_KEYPOINT_HEAD_REGISTRY,
@@ -21,8 +22,16 @@ class KRCNNConvDeconvUpsampleNLHead(KRCNNConvDeconvUpsampleHead):
     """
 
     @configurable
-    def __init__(self, input_shape, *, num_keypoints, conv_dims, nonlocal_after_convs=(),
-                 nonlocal_kwargs=None, **kwargs):
+    def __init__(
+        self,
+        input_shape,
+        *,
+        num_keypoints,
+        conv_dims,
+        nonlocal_after_convs=(),
+        nonlocal_kwargs=None,
+        **kwargs,
+    ):
         """
         Args:
             nonlocal_after_convs (list[int]): 1-based indices k of the convs ``conv_fcn{k}``
@@ -67,3 +76,7 @@ class KRCNNConvDeconvUpsampleNLHead(KRCNNConvDeconvUpsampleHead):
         ret["nonlocal_after_convs"] = list(cfg.MODEL.NONLOCAL.KEYPOINT_HEAD_AFTER_CONVS)
         ret["nonlocal_kwargs"] = nonlocal_block_kwargs(cfg)
         return ret
+
+
+# The registered NL keypoint heads, each with detectron2's head it extends (its baseline twin).
+NL_KEYPOINT_HEADS = {"KRCNNConvDeconvUpsampleNLHead": "KRCNNConvDeconvUpsampleHead"}

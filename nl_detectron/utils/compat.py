@@ -3,6 +3,7 @@ Where detectron2 v0.6 and upstream main (or a build without C++ ops) differ, and
 detectron2 name that is not public API, in one place. ``tests/utils/test_compat.py`` fails when
 detectron2 changes any of them.
 """
+
 from functools import lru_cache
 
 from detectron2.data.build import _train_loader_from_config

@@ -3,6 +3,7 @@ Where an NL block looks: for query pixels of an image, the block's normalised pa
 f(x_i, .) / C(x) over the image, as heat maps in the spirit of the paper's Figure 3. Computed
 with ``NonLocalBlock2d.attention_map`` (the query rows only, never the full matrix).
 """
+
 import cv2
 import matplotlib
 import numpy as np
@@ -14,8 +15,11 @@ from ..layers import NonLocalBlock2d
 
 def nonlocal_blocks(model):
     """{name: block} of the backbone's NL blocks (those that see the whole image)."""
-    return {n: m for n, m in model.named_modules()
-            if isinstance(m, NonLocalBlock2d) and n.startswith("backbone.")}
+    return {
+        n: m
+        for n, m in model.named_modules()
+        if isinstance(m, NonLocalBlock2d) and n.startswith("backbone.")
+    }
 
 
 class AttentionMapper:
@@ -68,8 +72,9 @@ class AttentionMapper:
         cols = np.minimum(queries[:, 0] * resized_w / width // stride_x, x.shape[-1] - 1)
         cells = torch.as_tensor(np.stack([rows, cols], axis=1).astype(np.int64))
         maps = self.block.attention_map(x, cells)[0].float()  # (K, h', w')
-        heat = _grid_to_image(maps, (stride_y, stride_x), x.shape[-2:], (resized_h, resized_w),
-                              (height, width))
+        heat = _grid_to_image(
+            maps, (stride_y, stride_x), x.shape[-2:], (resized_h, resized_w), (height, width)
+        )
         return queries, heat, predictions
 
     def _resized_size(self, height, width):
@@ -90,7 +95,9 @@ def _grid_to_image(maps, stride, input_grid, resized, image_size):
     maps = F.interpolate(maps[None], size=(grid_h * cell_h, grid_w * cell_w), mode="nearest")
     maps = maps[0].cpu().numpy()
     pad_h, pad_w = max(0, resized[0] - maps.shape[1]), max(0, resized[1] - maps.shape[2])
-    maps = np.pad(maps, ((0, 0), (0, pad_h), (0, pad_w)), mode="edge")[:, : resized[0], : resized[1]]
+    maps = np.pad(maps, ((0, 0), (0, pad_h), (0, pad_w)), mode="edge")[
+        :, : resized[0], : resized[1]
+    ]
     height, width = image_size
     return np.stack([cv2.resize(m, (width, height), interpolation=cv2.INTER_LINEAR) for m in maps])
 

@@ -1,13 +1,19 @@
 """Losses and AP over iterations from detectron2's ``metrics.json``, one or more runs per plot."""
+
 import json
 
-import matplotlib
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402 (after the backend is chosen)
-
-DEFAULT_KEYS = ("total_loss", "loss_cls", "loss_box_reg", "loss_mask", "bbox/AP", "segm/AP",
-                "keypoints/AP")
+DEFAULT_KEYS = (
+    "total_loss",
+    "loss_cls",
+    "loss_box_reg",
+    "loss_mask",
+    "bbox/AP",
+    "segm/AP",
+    "keypoints/AP",
+)
 
 
 def read_metrics(path):
@@ -48,10 +54,15 @@ def plot_curves(runs, output, keys=None):
     present = set().union(*(d.keys() for d in data.values()))
     keys = [k for k in (keys or DEFAULT_KEYS) if k in present]
     if not keys:
-        raise ValueError(f"none of the metrics {list(keys or DEFAULT_KEYS)} in {list(runs.values())}")
+        raise ValueError(
+            f"none of the metrics {list(keys or DEFAULT_KEYS)} in {list(runs.values())}"
+        )
     cols = min(3, len(keys))
     rows = (len(keys) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows), squeeze=False)
+    # A Figure of its own, drawn by the Agg canvas: no global backend switch, no pyplot state.
+    fig = Figure(figsize=(5 * cols, 3.6 * rows))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax, key in zip(axes.flat, keys):
         for label, series in data.items():
             if key in series:
@@ -62,9 +73,8 @@ def plot_curves(runs, output, keys=None):
         ax.set_xlabel("iteration")
         ax.grid(alpha=0.3)
         ax.legend()
-    for ax in list(axes.flat)[len(keys):]:
+    for ax in list(axes.flat)[len(keys) :]:
         ax.axis("off")
     fig.tight_layout()
     fig.savefig(output, dpi=100)
-    plt.close(fig)
     return keys

@@ -2,6 +2,7 @@
 A COCO results JSON (from COCOEvaluator or tools/demo.py) drawn next to the ground truth of a
 registered dataset, with detectron2's Visualizer, as detectron2's visualize_json_results does.
 """
+
 import json
 import os
 from collections import defaultdict
@@ -71,8 +72,9 @@ def draw_json_results(dataset_name, json_file, output_dir, score_threshold=0.5, 
             predictions.get(d["image_id"], []), image.shape[:2], metadata, score_threshold
         )
         pred = Visualizer(image, metadata).draw_instance_predictions(instances).get_image()
-        path = os.path.join(output_dir, os.path.splitext(os.path.basename(d["file_name"]))[0]
-                            + ".png")
+        path = os.path.join(
+            output_dir, os.path.splitext(os.path.basename(d["file_name"]))[0] + ".png"
+        )
         cv2.imwrite(path, np.concatenate([gt, pred], axis=1)[:, :, ::-1])
         written.append(path)
     return written

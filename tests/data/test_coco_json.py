@@ -12,8 +12,13 @@ from tests.helpers import small_cfg
 
 
 def test_keypoint_names_and_flip_map_come_from_the_categories():
-    categories = [{"id": 1, "name": "person",
-                   "keypoints": ["nose", "left_eye", "right_eye", "left_knee", "right_knee"]}]
+    categories = [
+        {
+            "id": 1,
+            "name": "person",
+            "keypoints": ["nose", "left_eye", "right_eye", "left_knee", "right_knee"],
+        }
+    ]
     assert keypoint_metadata(categories) == {
         "keypoint_names": ["nose", "left_eye", "right_eye", "left_knee", "right_knee"],
         "keypoint_flip_map": [("left_eye", "right_eye"), ("left_knee", "right_knee")],
@@ -43,8 +48,19 @@ def test_missing_image_folder_is_named(tmp_path):
 
 
 def _record(path, annotations=True):
-    anns = [{"bbox": [4.0, 4.0, 20.0, 20.0], "bbox_mode": 1, "category_id": 0,
-             "segmentation": [[4, 4, 24, 4, 24, 24, 4, 24]], "iscrowd": 0}] if annotations else []
+    anns = (
+        [
+            {
+                "bbox": [4.0, 4.0, 20.0, 20.0],
+                "bbox_mode": 1,
+                "category_id": 0,
+                "segmentation": [[4, 4, 24, 4, 24, 24, 4, 24]],
+                "iscrowd": 0,
+            }
+        ]
+        if annotations
+        else []
+    )
     return {"file_name": str(path), "height": 32, "width": 32, "image_id": 1, "annotations": anns}
 
 
@@ -83,8 +99,10 @@ def test_registered_dataset_metadata(tmp_path):
 def test_images_without_annotations_are_dropped_from_training_with_a_log(tmp_path, caplog):
     from detectron2.data import get_detection_dataset_dicts
 
-    records = [_record(tmp_path / "a.png"), dict(_record(tmp_path / "b.png", annotations=False),
-                                                 image_id=2)]
+    records = [
+        _record(tmp_path / "a.png"),
+        dict(_record(tmp_path / "b.png", annotations=False), image_id=2),
+    ]
     DatasetCatalog.register("with_empty_image", lambda: records)
     MetadataCatalog.get("with_empty_image").thing_classes = ["thing"]
     with caplog.at_level("INFO"):
@@ -113,33 +131,71 @@ def _set_height(coco):
 FATAL = [
     ("empty_categories", lambda c: c.update(categories=[]), "'categories' is empty"),
     ("no_height", _set_height, r"image id \d+: missing key 'height'"),
-    ("string_width", lambda c: c["images"][0].update(width="192"),
-     r"image id \d+: 'width' must be a positive int, got '192'"),
-    ("bbox_of_3", lambda c: c["annotations"][0].update(bbox=[1, 2, 3]),
-     r"annotation id \d+: 'bbox' must be 4 finite numbers"),
-    ("nan_bbox", lambda c: c["annotations"][0].update(bbox=[1, 2, float("nan"), 4]),
-     r"annotation id \d+: 'bbox' must be 4 finite numbers"),
-    ("unknown_category", lambda c: c["annotations"][0].update(category_id=99),
-     r"annotation id \d+: category_id 99 is not among the categories \[1, 2, 3\]"),
-    ("missing_image", lambda c: c["annotations"][0].update(image_id=12345),
-     r"annotation id \d+: image_id 12345 is not among the images"),
-    ("duplicate_annotation_id",
-     lambda c: c["annotations"][1].update(id=c["annotations"][0]["id"]),
-     r"annotation id \d+: duplicate id"),
-    ("duplicate_image_id", lambda c: c["images"][1].update(id=c["images"][0]["id"]),
-     r"image id \d+: duplicate id"),
-    ("odd_polygon", lambda c: c["annotations"][0].update(segmentation=[[1, 2, 3, 4, 5, 6, 7]]),
-     r"annotation id \d+: a polygon needs x, y pairs, got 7 numbers"),
-    ("string_polygon", lambda c: c["annotations"][0].update(segmentation=[["a", "b"]]),
-     r"annotation id \d+: a polygon must be a list of finite numbers"),
-    ("bad_rle", lambda c: c["annotations"][0].update(segmentation={"counts": "abc"}),
-     r"annotation id \d+: RLE 'size' must be \[height, width\]"),
-    ("short_keypoints", lambda c: c["annotations"][0].update(keypoints=[1, 2, 2]),
-     r"annotation id \d+: 'keypoints' must be 12 finite numbers"),
-    ("annotation_not_object", lambda c: c["annotations"].append([1, 2]),
-     r"annotation #\d+: an annotation must be a JSON object"),
-    ("no_annotation_id", lambda c: c["annotations"][0].pop("id"),
-     r"annotation #0: missing key 'id'"),
+    (
+        "string_width",
+        lambda c: c["images"][0].update(width="192"),
+        r"image id \d+: 'width' must be a positive int, got '192'",
+    ),
+    (
+        "bbox_of_3",
+        lambda c: c["annotations"][0].update(bbox=[1, 2, 3]),
+        r"annotation id \d+: 'bbox' must be 4 finite numbers",
+    ),
+    (
+        "nan_bbox",
+        lambda c: c["annotations"][0].update(bbox=[1, 2, float("nan"), 4]),
+        r"annotation id \d+: 'bbox' must be 4 finite numbers",
+    ),
+    (
+        "unknown_category",
+        lambda c: c["annotations"][0].update(category_id=99),
+        r"annotation id \d+: category_id 99 is not among the categories \[1, 2, 3\]",
+    ),
+    (
+        "missing_image",
+        lambda c: c["annotations"][0].update(image_id=12345),
+        r"annotation id \d+: image_id 12345 is not among the images",
+    ),
+    (
+        "duplicate_annotation_id",
+        lambda c: c["annotations"][1].update(id=c["annotations"][0]["id"]),
+        r"annotation id \d+: duplicate id",
+    ),
+    (
+        "duplicate_image_id",
+        lambda c: c["images"][1].update(id=c["images"][0]["id"]),
+        r"image id \d+: duplicate id",
+    ),
+    (
+        "odd_polygon",
+        lambda c: c["annotations"][0].update(segmentation=[[1, 2, 3, 4, 5, 6, 7]]),
+        r"annotation id \d+: a polygon needs x, y pairs, got 7 numbers",
+    ),
+    (
+        "string_polygon",
+        lambda c: c["annotations"][0].update(segmentation=[["a", "b"]]),
+        r"annotation id \d+: a polygon must be a list of finite numbers",
+    ),
+    (
+        "bad_rle",
+        lambda c: c["annotations"][0].update(segmentation={"counts": "abc"}),
+        r"annotation id \d+: RLE 'size' must be \[height, width\]",
+    ),
+    (
+        "short_keypoints",
+        lambda c: c["annotations"][0].update(keypoints=[1, 2, 2]),
+        r"annotation id \d+: 'keypoints' must be 12 finite numbers",
+    ),
+    (
+        "annotation_not_object",
+        lambda c: c["annotations"].append([1, 2]),
+        r"annotation #\d+: an annotation must be a JSON object",
+    ),
+    (
+        "no_annotation_id",
+        lambda c: c["annotations"][0].pop("id"),
+        r"annotation #0: missing key 'id'",
+    ),
 ]
 
 

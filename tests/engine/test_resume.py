@@ -1,5 +1,6 @@
 """SIGKILL at an arbitrary iteration, then --resume: the same final weights and losses as a
 training that was never interrupted (CPU, fixed seed, DATALOADER.NUM_WORKERS 0)."""
+
 import json
 import os
 import signal
@@ -10,21 +11,33 @@ import time
 import pytest
 import torch
 
-from tests.helpers import DEMO_CONFIG, REPO_ROOT
+from tests.helpers import DEMO_CONFIG, REPO_ROOT, SMALL_TRAINING, command_line
 
 MAX_ITER = 10
-OPTS = [
-    "INPUT.MIN_SIZE_TRAIN", "(128,)", "INPUT.MAX_SIZE_TRAIN", "128",
-    "DATASETS.TRAIN", "('nl_demo_shapes_val',)", "DATASETS.TEST", "()",
-    "SOLVER.IMS_PER_BATCH", "2", "SOLVER.MAX_ITER", str(MAX_ITER),
-    "SOLVER.CHECKPOINT_PERIOD", "2", "SOLVER.WARMUP_ITERS", "2", "SOLVER.STEPS", "(6,)",
-    "INPUT.RANDOM_FLIP", "horizontal", "SEED", "7",
-]
+OPTS = command_line(
+    SMALL_TRAINING,
+    {
+        "DATASETS.TEST": "()",
+        "SOLVER.MAX_ITER": MAX_ITER,
+        "SOLVER.CHECKPOINT_PERIOD": 2,
+        "SOLVER.STEPS": "(6,)",
+        "INPUT.RANDOM_FLIP": "horizontal",
+        "SEED": 7,
+    },
+)
 
 
 def _command(output_dir, *extra):
-    return [sys.executable, os.path.join(REPO_ROOT, "tools", "train_net.py"),
-            "--config-file", DEMO_CONFIG, *extra, *OPTS, "OUTPUT_DIR", str(output_dir)]
+    return [
+        sys.executable,
+        os.path.join(REPO_ROOT, "tools", "train_net.py"),
+        "--config-file",
+        DEMO_CONFIG,
+        *extra,
+        *OPTS,
+        "OUTPUT_DIR",
+        str(output_dir),
+    ]
 
 
 def _losses(output_dir):
@@ -54,8 +67,9 @@ def test_same_seed_gives_identical_losses(uninterrupted, tmp_path):
 
 @pytest.mark.slow
 def test_sigkill_then_resume_ends_with_the_same_weights(uninterrupted, tmp_path):
-    process = subprocess.Popen(_command(tmp_path), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        _command(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     tag = tmp_path / "last_checkpoint"
     deadline = time.time() + 300
     # Kill once a checkpoint after iteration 3 exists: somewhere in the middle of training.

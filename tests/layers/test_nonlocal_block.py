@@ -182,8 +182,13 @@ def test_use_scale_divides_by_sqrt_inter_channels_by_default():
 
 @pytest.mark.parametrize(
     "mode, use_scale, scale",
-    [("gaussian", True, 32**-0.5), ("gaussian", False, 1.0), ("embedded_gaussian", False, 1.0),
-     ("dot_product", True, 1.0), ("concatenation", True, 1.0)],
+    [
+        ("gaussian", True, 32**-0.5),
+        ("gaussian", False, 1.0),
+        ("embedded_gaussian", False, 1.0),
+        ("dot_product", True, 1.0),
+        ("concatenation", True, 1.0),
+    ],
 )
 def test_scale_of_each_mode(mode, use_scale, scale):
     """Gaussian: 1/sqrt(C) (its dot product is C wide); the 1/N modes ignore use_scale."""
@@ -214,10 +219,14 @@ def test_chunked_path_keeps_no_weight_matrix_for_backward(monkeypatch):
     monkeypatch.setattr(nonlocal_ops, "CHUNK_ELEMENTS", 64)
     q, k, v = (torch.randn(1, n, 4, requires_grad=True) for n in (32, 16, 16))
     saved = []
-    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.numel()) or t, lambda t: t):
+    with torch.autograd.graph.saved_tensors_hooks(
+        lambda t: saved.append(t.numel()) or t, lambda t: t
+    ):
         nonlocal_ops.softmax_attention(q, k, v, impl="chunked")
     assert saved and max(saved) <= 32 * 4  # no 32 x 16 matrix
-    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.numel()) or t, lambda t: t):
+    with torch.autograd.graph.saved_tensors_hooks(
+        lambda t: saved.append(t.numel()) or t, lambda t: t
+    ):
         nonlocal_ops._dense_attention(q, k, v, 1.0)
     assert max(saved) == 32 * 16  # the dense path does keep it: the check above can fail
 
@@ -248,8 +257,11 @@ def test_dot_product_in_either_order_equals_naive(shape):
     theta = torch.randn(2, num_queries, d, dtype=torch.float64)
     phi = torch.randn(2, num_keys, d, dtype=torch.float64)
     g = torch.randn(2, num_keys, e, dtype=torch.float64)
-    torch.testing.assert_close(nonlocal_fast(theta, phi, g, "dot_product"),
-                               nonlocal_naive(theta, phi, g, "dot_product"), **TOL)
+    torch.testing.assert_close(
+        nonlocal_fast(theta, phi, g, "dot_product"),
+        nonlocal_naive(theta, phi, g, "dot_product"),
+        **TOL,
+    )
 
 
 # The softmax blocks we ship at an 800 x 1216 input: (in_channels, H, W), batch 2.
@@ -273,7 +285,9 @@ def test_cpu_kernel_choice_for_the_shipped_shapes(feature_map, mode, dtype):
     q, k, v = q[:, :64], k[:, :32], v[:, :32]
     y = nonlocal_ops.softmax_attention(q.requires_grad_(), k, v)
     y.float().sum().backward()
-    torch.testing.assert_close(y.float(), nonlocal_naive(q, k, v, mode).float(), atol=2e-2, rtol=2e-2)
+    torch.testing.assert_close(
+        y.float(), nonlocal_naive(q, k, v, mode).float(), atol=2e-2, rtol=2e-2
+    )
 
 
 def test_kernel_choice_needs_no_error_matching_and_changes_no_state():
@@ -283,8 +297,11 @@ def test_kernel_choice_needs_no_error_matching_and_changes_no_state():
     assert "No available kernel" not in source and "catch_warnings" not in source
 
     def state():
-        return {name: (id(value), len(value) if isinstance(value, (dict, list, set)) else None)
-                for name, value in vars(nonlocal_ops).items() if not name.startswith("__")}
+        return {
+            name: (id(value), len(value) if isinstance(value, (dict, list, set)) else None)
+            for name, value in vars(nonlocal_ops).items()
+            if not name.startswith("__")
+        }
 
     before = state()
     block = NonLocalBlock2d(64, mode="gaussian")

@@ -5,6 +5,7 @@ The task: each image is a per-image offset m (uniform in [-1, 1]) plus noise of 
 pixel, and the target at every pixel is m. A 3x3 conv sees 9 pixels, so without the block the
 best guess at m is poor; with it, every position can average over the whole 12x12 map.
 """
+
 import pytest
 import torch
 from torch import nn
@@ -23,8 +24,9 @@ def _batch(generator, num_images):
 def _train_and_evaluate(block, steps=200, seed=0):
     """Mean squared error on held-out images after ``steps`` Adam steps."""
     torch.manual_seed(seed)
-    net = nn.Sequential(nn.Conv2d(4, CHANNELS, 3, padding=1), nn.ReLU(), block,
-                        nn.Conv2d(CHANNELS, 1, 1))
+    net = nn.Sequential(
+        nn.Conv2d(4, CHANNELS, 3, padding=1), nn.ReLU(), block, nn.Conv2d(CHANNELS, 1, 1)
+    )
     optimizer = torch.optim.Adam(net.parameters(), lr=3e-3)
     generator = torch.Generator().manual_seed(seed)
     for _ in range(steps):

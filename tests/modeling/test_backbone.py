@@ -69,7 +69,10 @@ def test_five_block_variant():
     assert _nl_modules(backbone)["bottom_up.res3.nonlocal1"].in_channels == 512
     out = backbone(torch.randn(1, 3, 128, 128))
     assert {k: v.shape[1:] for k, v in out.items()} == {
-        "p2": (128, 32, 32), "p3": (128, 16, 16), "p4": (128, 8, 8), "p5": (128, 4, 4),
+        "p2": (128, 32, 32),
+        "p3": (128, 16, 16),
+        "p4": (128, 8, 8),
+        "p5": (128, 4, 4),
         "p6": (128, 2, 2),
     }
 
@@ -85,7 +88,10 @@ def test_nl_blocks_run_in_order_inside_the_stage():
     "opts, match",
     [
         (("MODEL.NONLOCAL.MODE", "cosine"), r"MODEL.NONLOCAL.MODE = 'cosine'.*embedded_gaussian"),
-        (("MODEL.NONLOCAL.AFTER_BLOCKS.RES4", [6]), r"RES4: block index 6 is out of range.*6 blocks"),
+        (
+            ("MODEL.NONLOCAL.AFTER_BLOCKS.RES4", [6]),
+            r"RES4: block index 6 is out of range.*6 blocks",
+        ),
         (("MODEL.NONLOCAL.AFTER_BLOCKS.RES3", [-5]), r"RES3: block index -5 is out of range"),
         (("MODEL.NONLOCAL.AFTER_BLOCKS.RES4", [1, -5]), r"names the same block twice"),
         (("MODEL.NONLOCAL.INTER_CHANNELS", -8), r"INTER_CHANNELS = -8 must be"),
@@ -105,9 +111,12 @@ def test_bad_nonlocal_config_fails_at_build_time(opts, match):
 
 def test_nl_in_a_stage_the_backbone_does_not_build():
     cfg = small_cfg(
-        "MODEL.BACKBONE.NAME", "build_resnet_nl_backbone",
-        "MODEL.RESNETS.OUT_FEATURES", ["res4"],
-        "MODEL.NONLOCAL.AFTER_BLOCKS.RES5", [0],
+        "MODEL.BACKBONE.NAME",
+        "build_resnet_nl_backbone",
+        "MODEL.RESNETS.OUT_FEATURES",
+        ["res4"],
+        "MODEL.NONLOCAL.AFTER_BLOCKS.RES5",
+        [0],
     )
     with pytest.raises(ValueError, match=r"RES5 = \[0\], but this backbone builds no res5"):
         build_backbone(cfg)

@@ -8,7 +8,7 @@ import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.modeling import build_model
 
-from nl_detectron.engine import load_config
+from nl_detectron.config import load_config
 from tests.helpers import REPO_ROOT
 
 
@@ -35,7 +35,11 @@ def test_caffe2_imagenet_pkl_loads_into_nl_backbone(tmp_path):
         if ".nonlocal" in name or "running_" in name:
             continue  # the NL block is new; C2 ImageNet files hold only the BN scale and shift
         blobs[to_caffe2_name(name)] = rng.standard_normal(tuple(tensor.shape)).astype(np.float32)
-    assert "res2_0_branch2a_w" in blobs and "res_conv1_bn_s" in blobs and "res4_5_branch1_w" not in blobs
+    assert (
+        "res2_0_branch2a_w" in blobs
+        and "res_conv1_bn_s" in blobs
+        and "res4_5_branch1_w" not in blobs
+    )
     path = tmp_path / "R-50-c2.pkl"
     with open(path, "wb") as f:
         pickle.dump({"blobs": blobs}, f)

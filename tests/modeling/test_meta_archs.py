@@ -1,5 +1,6 @@
 """Every backbone family and meta-architecture: build, train step, identity vs the baseline twin,
 and baseline checkpoints (.pth and model-zoo .pkl) loading with only the NL keys missing."""
+
 import math
 import os
 import pickle
@@ -12,16 +13,26 @@ from detectron2.modeling import build_model
 from detectron2.structures import BitMasks, Boxes, Instances, Keypoints
 from detectron2.utils.events import EventStorage
 
-from nl_detectron.engine import load_config
+from nl_detectron.config import load_config
 from nl_detectron.layers import NonLocalBlock2d
 from tests.helpers import REPO_ROOT, load_checkpoint, random_image_inputs
 
 SMALL = [
-    "MODEL.DEVICE", "cpu", "MODEL.WEIGHTS", "",
-    "MODEL.ROI_HEADS.SCORE_THRESH_TEST", 0.0, "MODEL.RETINANET.SCORE_THRESH_TEST", 0.0,
-    "MODEL.BACKBONE.FREEZE_AT", 0, "MODEL.RESNETS.NORM", "BN",
+    "MODEL.DEVICE",
+    "cpu",
+    "MODEL.WEIGHTS",
+    "",
+    "MODEL.ROI_HEADS.SCORE_THRESH_TEST",
+    0.0,
+    "MODEL.RETINANET.SCORE_THRESH_TEST",
+    0.0,
+    "MODEL.BACKBONE.FREEZE_AT",
+    0,
+    "MODEL.RESNETS.NORM",
+    "BN",
     # Random weights on raw 0-255 pixels blow activations up into degenerate boxes: normalise.
-    "MODEL.PIXEL_STD", [57.375, 57.12, 58.395],
+    "MODEL.PIXEL_STD",
+    [57.375, 57.12, 58.395],
 ]
 # NL config -> (its baseline twin, output fields compared)
 FAMILIES = {

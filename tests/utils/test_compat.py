@@ -1,5 +1,6 @@
 """Each use of a detectron2 name that is not public API (``nl_detectron/utils/compat.py``) still
 does what we rely on: these fail when detectron2 changes one."""
+
 import itertools
 
 import torch
@@ -45,8 +46,9 @@ def test_replaced_resnet_stage_is_the_one_forward_runs():
 
 
 def test_keypoint_head_runs_each_nl_block_after_its_conv():
-    cfg = small_cfg("MODEL.KEYPOINT_ON", True, "MODEL.ROI_KEYPOINT_HEAD.NAME",
-                    "KRCNNConvDeconvUpsampleNLHead")
+    cfg = small_cfg(
+        "MODEL.KEYPOINT_ON", True, "MODEL.ROI_KEYPOINT_HEAD.NAME", "KRCNNConvDeconvUpsampleNLHead"
+    )
     head = build_model(cfg).roi_heads.keypoint_head
     assert isinstance(head, KRCNNConvDeconvUpsampleNLHead)
     order = []
