@@ -172,15 +172,21 @@ def test_attention_maps_for_given_and_default_queries(trained, tmp_path):
     )
     names = sorted(os.listdir(tmp_path / "given"))
     assert names == [
+        "0001_backbone.bottom_up.res4.nonlocal4_panel.png",
         "0001_backbone.bottom_up.res4.nonlocal4_x10_y20.png",
         "0001_backbone.bottom_up.res4.nonlocal4_x150_y100.png",
     ]
-    original = cv2.imread(image_path)
-    for name in names:
-        picture = cv2.imread(str(tmp_path / "given" / name))
-        assert picture.shape == original.shape and picture.std() > 10
+    height, width = cv2.imread(image_path).shape[:2]  # 192 x 192
+    scale, bar = 3, 90  # drawn at least 512 pixels high (3x, nearest), then the colour bar
+    pictures = [cv2.imread(str(tmp_path / "given" / name)) for name in names]
+    for picture in pictures[1:]:
+        assert picture.shape == (height * scale, width * scale + bar, 3) and picture.std() > 10
+        # the block's cells are outlined: rows (and columns) of white across the image
+        white = (picture[:, : width * scale] == 255).all(axis=2)
+        assert (white.mean(axis=1) > 0.9).sum() >= 2 and (white.mean(axis=0) > 0.9).sum() >= 2
+    assert pictures[0].shape == (height * scale, 2 * (width * scale + bar) + 8, 3)
     _run("attention_maps.py", *common, "--output", str(tmp_path / "top"), "--top-k", "2", *weights)
-    assert len(os.listdir(tmp_path / "top")) == 2
+    assert len(os.listdir(tmp_path / "top")) == 3
 
 
 @pytest.mark.slow

@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """
 Draw where a non-local block attends, for query points of an image (default: the centres of the
-top detections), one PNG per query:
+top detections): one PNG per query, upscaled to at least 512 pixels with the block's cells outlined
+and a colour bar, and all queries side by side in one panel PNG:
 
     python tools/attention_maps.py --config-file configs/mask_rcnn_R50_NL.yaml --input img.jpg \
         --output attention/ --query 320 240 --query 100 50 MODEL.WEIGHTS model_final.pth
@@ -18,7 +19,7 @@ from detectron2.utils.logger import setup_logger
 from nl_detectron.config import load_config
 from nl_detectron.engine import config_arguments, register_datasets
 from nl_detectron.predictor import build_predictor
-from nl_detectron.visualization.attention import AttentionMapper, draw_attention
+from nl_detectron.visualization.attention import AttentionMapper, attention_panel, draw_attention
 
 
 def main(argv=None):
@@ -48,10 +49,15 @@ def main(argv=None):
     queries, heat, _ = mapper(image, args.query, args.top_k)
     os.makedirs(args.output, exist_ok=True)
     stem = os.path.splitext(os.path.basename(args.input))[0]
+    pictures = []
     for (x, y), h in zip(queries, heat):
+        pictures.append(draw_attention(image, h, (x, y), grid_lines=mapper.grid_lines))
         path = os.path.join(args.output, f"{stem}_{mapper.block_name}_x{x:.0f}_y{y:.0f}.png")
-        cv2.imwrite(path, draw_attention(image, h, (x, y)))
+        cv2.imwrite(path, pictures[-1])
         logger.info(f"Wrote {path}")
+    path = os.path.join(args.output, f"{stem}_{mapper.block_name}_panel.png")
+    cv2.imwrite(path, attention_panel(pictures))
+    logger.info(f"Wrote {path} (every query side by side)")
 
 
 if __name__ == "__main__":

@@ -50,7 +50,8 @@ class AttentionMapper:
                 ``top_k`` highest-scoring detections.
         Returns:
             queries (K, 2) array, heat maps (K, H, W) float array (each sums to about 1 over the
-            block's grid), and the predictions.
+            block's grid), and the predictions. ``self.grid_lines`` then holds the boundaries of
+            the block's j cells in image pixels: (rows, columns).
         """
         predictions = self.predictor(image_bgr)
         if queries is None:
@@ -75,6 +76,14 @@ class AttentionMapper:
         heat = _grid_to_image(
             maps, (stride_y, stride_x), x.shape[-2:], (resized_h, resized_w), (height, width)
         )
+        cell_h, cell_w = _cell_size(maps.shape[-2:], (stride_y, stride_x), x.shape[-2:])
+        self.grid_lines = tuple(
+            np.arange(1, n) * cell * size / resized
+            for n, cell, size, resized in (
+                (maps.shape[-2], cell_h, height, resized_h),
+                (maps.shape[-1], cell_w, width, resized_w),
+            )
+        )
         return queries, heat, predictions
 
     def _resized_size(self, height, width):
@@ -90,8 +99,7 @@ def _grid_to_image(maps, stride, input_grid, resized, image_size):
     is the resized image, padded at the bottom and right.
     """
     grid_h, grid_w = maps.shape[-2:]
-    cell_h = round(stride[0] * (input_grid[0] // grid_h))
-    cell_w = round(stride[1] * (input_grid[1] // grid_w))
+    cell_h, cell_w = _cell_size((grid_h, grid_w), stride, input_grid)
     maps = F.interpolate(maps[None], size=(grid_h * cell_h, grid_w * cell_w), mode="nearest")
     maps = maps[0].cpu().numpy()
     pad_h, pad_w = max(0, resized[0] - maps.shape[1]), max(0, resized[1] - maps.shape[2])
@@ -99,19 +107,67 @@ def _grid_to_image(maps, stride, input_grid, resized, image_size):
         :, : resized[0], : resized[1]
     ]
     height, width = image_size
-    return np.stack([cv2.resize(m, (width, height), interpolation=cv2.INTER_LINEAR) for m in maps])
+    # Nearest: each cell keeps one colour, so the block's grid stays visible.
+    return np.stack([cv2.resize(m, (width, height), interpolation=cv2.INTER_NEAREST) for m in maps])
 
 
-def draw_attention(image_bgr, heat, query, alpha=0.55):
+def _cell_size(grid, stride, input_grid):
+    """Size of one j cell in pixels of the resized input: (height, width)."""
+    return tuple(round(s * (n // g)) for s, n, g in zip(stride, input_grid, grid))
+
+
+def draw_attention(image_bgr, heat, query, *, grid_lines=None, min_size=512, alpha=0.55):
     """
-    The image with ``heat`` (H, W) as a colour map over it (scaled to its maximum) and the
-    query point marked. Returns (H, W, 3) uint8 BGR.
+    The image with ``heat`` (H, W) as a colour map over it and the query point marked, upscaled
+    (nearest) so that its short side is at least ``min_size``, the j cells outlined, and a colour
+    bar of the weights on the right.
+
+    Args:
+        grid_lines: (rows, columns) of cell boundaries in image pixels, or None.
+    Returns:
+        (H', W' + bar, 3) uint8 BGR.
     """
-    colours = matplotlib.colormaps["jet"](heat / max(float(heat.max()), 1e-12))[..., :3]
-    overlay = (1 - alpha) * image_bgr[..., ::-1] / 255.0 + alpha * colours
+    height, width = image_bgr.shape[:2]
+    scale = max(1, int(np.ceil(min_size / min(height, width))))
+    size = (width * scale, height * scale)
+    image = cv2.resize(image_bgr, size, interpolation=cv2.INTER_NEAREST)
+    heat = cv2.resize(heat.astype(np.float32), size, interpolation=cv2.INTER_NEAREST)
+    top = max(float(heat.max()), 1e-12)
+    colours = matplotlib.colormaps["jet"](heat / top)[..., :3]
+    overlay = (1 - alpha) * image[..., ::-1] / 255.0 + alpha * colours
     out = np.ascontiguousarray((overlay[..., ::-1] * 255).clip(0, 255).astype(np.uint8))
-    center = (int(round(query[0])), int(round(query[1])))
-    radius = max(3, min(image_bgr.shape[:2]) // 60)
+    if grid_lines is not None:
+        rows, columns = grid_lines
+        for y in np.round(np.asarray(rows) * scale).astype(int):
+            cv2.line(out, (0, y), (size[0] - 1, y), (255, 255, 255), 1)
+        for x in np.round(np.asarray(columns) * scale).astype(int):
+            cv2.line(out, (x, 0), (x, size[1] - 1), (255, 255, 255), 1)
+    center = (int(round(query[0] * scale)), int(round(query[1] * scale)))
+    radius = max(4, min(size) // 60)
     cv2.circle(out, center, radius + 2, (255, 255, 255), -1)
     cv2.circle(out, center, radius, (0, 0, 255), -1)
-    return out
+    return np.hstack([out, _colour_bar(size[1], top)])
+
+
+def _colour_bar(height, top, width=90):
+    """A vertical jet scale from 0 (bottom) to ``top`` with both values written: (height, width,
+    3) uint8 BGR."""
+    bar = np.full((height, width, 3), 255, np.uint8)
+    levels = np.linspace(1, 0, height - 20)[:, None]
+    strip = matplotlib.colormaps["jet"](np.repeat(levels, 20, axis=1))[..., :3][..., ::-1]
+    bar[10:-10, 8:28] = (strip * 255).astype(np.uint8)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    cv2.putText(bar, f"{top:.3f}", (32, 22), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(bar, "0", (32, height - 12), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(bar, "weight", (32, height // 2), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    return bar
+
+
+def attention_panel(pictures, gap=8):
+    """Pictures of ``draw_attention`` (one per query) side by side, one panel."""
+    height = max(p.shape[0] for p in pictures)
+    spacer = np.full((height, gap, 3), 255, np.uint8)
+    padded = [
+        np.pad(p, ((0, height - p.shape[0]), (0, 0), (0, 0)), constant_values=255) for p in pictures
+    ]
+    return np.hstack([part for p in padded for part in (p, spacer)][:-1])
