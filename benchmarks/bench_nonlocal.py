@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """
-Time and peak memory of one NonLocalBlock2d (batch 2, subsampling on), ours ("fast") against the
+Time and peak memory of one NonLocalBlock2d (batch 2, subsampling on), ours ("bounded") against the
 naive formula, for each mode x feature map x (forward, forward+backward), in one run:
 
     python benchmarks/bench_nonlocal.py                       # everything, on CPU
@@ -35,7 +35,7 @@ FEATURE_MAPS = {  # name: (channels, height, width) at an 800 x 1216 input
     "res2": (256, 200, 304),
 }
 MODES = ("embedded_gaussian", "gaussian", "dot_product", "concatenation")
-IMPLS = ("fast", "naive")
+IMPLS = ("bounded", "naive")
 PASSES = ("forward", "forward_backward")
 BATCH = 2
 
@@ -64,7 +64,7 @@ def run_cell(mode, impl, feature_map, pass_, device, repeats, scope):
     """Runs in the child process; returns the cell's measurements."""
     import torch
 
-    from nl_detectron.layers import NonLocalBlock2d, nonlocal_fast, nonlocal_naive
+    from nl_detectron.layers import NonLocalBlock2d, nonlocal_bounded, nonlocal_naive
     from nl_detectron.layers.nonlocal_ops import softmax_backend
 
     torch.manual_seed(0)
@@ -84,7 +84,7 @@ def run_cell(mode, impl, feature_map, pass_, device, repeats, scope):
                 (keys, block.inter_channels),
             )
         ]
-        op = nonlocal_fast if impl == "fast" else nonlocal_naive
+        op = nonlocal_bounded if impl == "bounded" else nonlocal_naive
 
         def forward():
             return op(*embedded, mode, concat_weight=block._concat_weight(), scale=block.scale)
@@ -121,7 +121,7 @@ def run_cell(mode, impl, feature_map, pass_, device, repeats, scope):
         step()
         times.append(time.perf_counter() - start)
     served = None
-    if impl == "fast" and mode in ("embedded_gaussian", "gaussian"):
+    if impl == "bounded" and mode in ("embedded_gaussian", "gaussian"):
         with torch.set_grad_enabled(backward):
             q, k, v = embedded if scope == "op" else block.embed(x)
         served = softmax_backend(q, k, v)
@@ -263,7 +263,7 @@ def main():
         c, h, w = FEATURE_MAPS[feature_map]
         for mode in args.modes:
             for pass_ in args.passes:
-                ours = results[(feature_map, mode, pass_, "fast")]
+                ours = results[(feature_map, mode, pass_, "bounded")]
                 naive = results[(feature_map, mode, pass_, "naive")]
                 print(
                     f"| {feature_map} ({c}, {h}x{w}) | {mode} | {pass_} | {fmt_time(ours)} | "

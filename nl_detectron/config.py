@@ -45,8 +45,9 @@ def add_nonlocal_config(cfg):
     # 512 channels saturate the softmax sooner. The 1/N modes ignore it, as the official code's
     # non-softmax branch does.
     cfg.MODEL.NONLOCAL.USE_SCALE = True
-    # "fast" (no N x N matrix kept where the mode allows it) or "naive" (the formula as written).
-    cfg.MODEL.NONLOCAL.IMPL = "fast"
+    # "bounded" (memory bounded: no N x N matrix kept where the mode allows it, which is faster in
+    # most cells of README's benchmark, not all) or "naive" (the formula as written).
+    cfg.MODEL.NONLOCAL.IMPL = "bounded"
     # Per ResNet stage, the indices of the residual blocks that get an NL block right after them.
     # Negative indices count from the end of the stage. The paper's COCO setting: one block right
     # before the last residual block of res4, i.e. after block -2. Its 5-block variant (3 in

@@ -6,12 +6,12 @@ from detectron2.layers import FrozenBatchNorm2d, get_norm
 from .nonlocal_ops import (
     SOFTMAX_MODES,
     check_mode,
-    nonlocal_fast,
+    nonlocal_bounded,
     nonlocal_naive,
     pairwise_weights,
 )
 
-IMPLS = ("fast", "naive")
+IMPLS = ("bounded", "naive")
 # Where the 2x2 max-pool of the phi and g paths goes: "input" pools x before the phi and g convs
 # (the official code, facebookresearch/video-nonlocal-net lib/models/nonlocal_helper.py, and the
 # paper's y_i = 1/C(x^) sum_j f(x_i, x^_j) g(x^_j)); "embedding" pools phi(x) and g(x) (mmcv's
@@ -41,7 +41,7 @@ class NonLocalBlock2d(nn.Module):
         sub_sample_at="input",
         norm="",
         use_scale=True,
-        impl="fast",
+        impl="bounded",
     ):
         """
         Args:
@@ -59,7 +59,7 @@ class NonLocalBlock2d(nn.Module):
                 the dot product: theta_i . phi_j (D = inter_channels, the official code's
                 USE_SCALE) or, for "gaussian", x_i . x_j (D = in_channels). The 1/N modes are
                 normalised by N and ignore it, as the official code's non-softmax branch does.
-            impl (str): "fast" (no (N, N) matrix kept where the mode allows) or "naive" (the
+            impl (str): "bounded" (no (N, N) matrix kept where the mode allows) or "naive" (the
                 formula as written, for reference).
         """
         super().__init__()
@@ -141,7 +141,7 @@ class NonLocalBlock2d(nn.Module):
             z: (N, C, H, W)
         """
         theta, phi, g = self.embed(x)
-        op = nonlocal_fast if self.impl == "fast" else nonlocal_naive
+        op = nonlocal_bounded if self.impl == "bounded" else nonlocal_naive
         y = op(theta, phi, g, self.mode, concat_weight=self._concat_weight(), scale=self.scale)
         n, c, h, w = x.shape
         y = y.transpose(1, 2).reshape(n, self.inter_channels, h, w)

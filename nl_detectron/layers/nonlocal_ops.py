@@ -10,7 +10,7 @@ Shapes, shared by every function here:
 For the Gaussian mode, theta and phi are x itself (D = C).
 
 ``nonlocal_naive`` builds the full pairwise matrix, exactly as written in the paper: it is the
-reference for tests and benchmarks. ``nonlocal_fast`` gives the same numbers without keeping an
+reference for tests and benchmarks. ``nonlocal_bounded`` gives the same numbers without keeping an
 (L, S) matrix where the mode allows it.
 """
 
@@ -21,7 +21,7 @@ from torch.utils.checkpoint import checkpoint
 
 MODES = ("embedded_gaussian", "gaussian", "dot_product", "concatenation")
 SOFTMAX_MODES = ("embedded_gaussian", "gaussian")
-# How the softmax modes are computed by ``nonlocal_fast``: "auto" (the path ``softmax_backend``
+# How the softmax modes are computed by ``nonlocal_bounded``: "auto" (the path ``softmax_backend``
 # chooses: a fused SDPA kernel where one serves the inputs, else "chunked"), "sdpa" (whatever
 # SDPA picks, its math path included) or "chunked" (query chunks, recomputed in backward).
 SOFTMAX_IMPLS = ("auto", "sdpa", "chunked")
@@ -86,7 +86,7 @@ def nonlocal_naive(theta, phi, g, mode, *, concat_weight=None, scale=1.0):
         return (weights @ _promote(g)).to(g.dtype)
 
 
-def nonlocal_fast(theta, phi, g, mode, *, concat_weight=None, scale=1.0, softmax_impl="auto"):
+def nonlocal_bounded(theta, phi, g, mode, *, concat_weight=None, scale=1.0, softmax_impl="auto"):
     """
     The same numbers as ``nonlocal_naive``, computed without keeping the (L, S) matrix where the
     mode allows it:

@@ -86,3 +86,16 @@ def test_sigkill_then_resume_ends_with_the_same_weights(uninterrupted, tmp_path)
     assert expected.keys() == got.keys()
     different = [k for k in expected if not torch.equal(expected[k], got[k])]
     assert not different, f"resumed from {resumed_from}; differing: {different[:5]}"
+
+
+def test_a_sampler_that_cannot_resume_exactly_says_so(caplog):
+    from nl_detectron.engine import Trainer
+    from tests.helpers import small_cfg
+
+    cfg = small_cfg(
+        "DATALOADER.SAMPLER_TRAIN", "RepeatFactorTrainingSampler",
+        "DATALOADER.REPEAT_THRESHOLD", 0.5,
+    )  # fmt: skip
+    Trainer.build_train_loader(cfg)
+    assert "RepeatFactorTrainingSampler" in caplog.text
+    assert "--resume restarts its data stream from the beginning" in caplog.text

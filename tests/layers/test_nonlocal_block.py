@@ -3,7 +3,13 @@ import inspect
 import pytest
 import torch
 
-from nl_detectron.layers import MODES, NonLocalBlock2d, nonlocal_fast, nonlocal_naive, nonlocal_ops
+from nl_detectron.layers import (
+    MODES,
+    NonLocalBlock2d,
+    nonlocal_bounded,
+    nonlocal_naive,
+    nonlocal_ops,
+)
 from nl_detectron.layers.nonlocal_ops import SOFTMAX_MODES
 
 # float64 on small maps: the fast paths must agree with the naive formula to this tolerance.
@@ -79,7 +85,7 @@ def test_naive_is_the_papers_formula(mode):
         f = torch.stack(f)
         weights = torch.softmax(f, 0) if "gaussian" in mode else f / 4
         y[0, i] = (weights[:, None] * g[0]).sum(0)
-    for op in (nonlocal_naive, nonlocal_fast):
+    for op in (nonlocal_naive, nonlocal_bounded):
         torch.testing.assert_close(op(theta, phi, g, mode, concat_weight=w), y, **TOL)
 
 
@@ -176,7 +182,7 @@ def test_use_scale_divides_by_sqrt_inter_channels_by_default():
     x = torch.randn(1, 32, 4, 4, dtype=torch.float64)
     theta, phi, g = block.embed(x)
     expected = torch.softmax(theta @ phi.transpose(1, 2) / 4.0, dim=-1) @ g  # sqrt(16) = 4
-    y = nonlocal_fast(theta, phi, g, "embedded_gaussian", scale=block.scale)
+    y = nonlocal_bounded(theta, phi, g, "embedded_gaussian", scale=block.scale)
     torch.testing.assert_close(y, expected, **TOL)
 
 
@@ -206,7 +212,7 @@ def test_every_softmax_path_equals_naive(mode, softmax_impl, monkeypatch):
     g = torch.randn(2, 20, 8, dtype=torch.float64, requires_grad=True)
     grad_out = torch.randn(2, 63, 8, dtype=torch.float64)
     results = []
-    for op, kwargs in ((nonlocal_naive, {}), (nonlocal_fast, {"softmax_impl": softmax_impl})):
+    for op, kwargs in ((nonlocal_naive, {}), (nonlocal_bounded, {"softmax_impl": softmax_impl})):
         y = op(theta, phi, g, mode, **kwargs)
         grads = torch.autograd.grad(y, (theta, phi, g), grad_out)
         results.append((y, *grads))
@@ -231,7 +237,7 @@ def test_chunked_path_keeps_no_weight_matrix_for_backward(monkeypatch):
     assert max(saved) == 32 * 16  # the dense path does keep it: the check above can fail
 
 
-@pytest.mark.parametrize("impl", ["fast", "naive"])
+@pytest.mark.parametrize("impl", ["bounded", "naive"])
 @pytest.mark.parametrize("mode", MODES)
 def test_bf16_autocast_on_cpu_stays_finite_for_large_activations(mode, impl):
     torch.manual_seed(0)
@@ -258,7 +264,7 @@ def test_dot_product_in_either_order_equals_naive(shape):
     phi = torch.randn(2, num_keys, d, dtype=torch.float64)
     g = torch.randn(2, num_keys, e, dtype=torch.float64)
     torch.testing.assert_close(
-        nonlocal_fast(theta, phi, g, "dot_product"),
+        nonlocal_bounded(theta, phi, g, "dot_product"),
         nonlocal_naive(theta, phi, g, "dot_product"),
         **TOL,
     )

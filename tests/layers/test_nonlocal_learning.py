@@ -46,7 +46,7 @@ def error_without_block():
     return _train_and_evaluate(nn.Identity())
 
 
-@pytest.mark.parametrize("impl", ["fast", "naive"])
+@pytest.mark.parametrize("impl", ["bounded", "naive"])
 @pytest.mark.parametrize("mode", MODES)
 def test_every_mode_learns_a_map_wide_target(mode, impl, error_without_block):
     torch.manual_seed(0)
