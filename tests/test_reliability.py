@@ -280,3 +280,31 @@ def test_crop_with_polygon_masks_trains(tmp_path):
         str(tmp_path),
     )
     assert (tmp_path / "model_final.pth").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "opts, message",
+    [
+        (["MODEL.NONLOCAL.MODE", "cosine"], "MODEL.NONLOCAL.MODE = 'cosine' is not one of"),
+        (["MODEL.NONLOCAL.AFTER_BLOCKS.RES4", "[9]"], "block index 9 is out of range for res4"),
+        (["MODEL.BACKBONE.FREEZE_AT", "4"], "res4 is frozen by MODEL.BACKBONE.FREEZE_AT = 4"),
+        (
+            ["MODEL.BACKBONE.NAME", "build_resnet_fpn_backbone", "MODEL.NONLOCAL.MODE", "gaussian"],
+            "MODEL.NONLOCAL.MODE = 'gaussian' set, but MODEL.BACKBONE.NAME",
+        ),
+    ],
+    ids=["unknown_mode", "index_out_of_range", "frozen_stage", "nl_keys_without_nl_backbone"],
+)
+def test_bad_config_value_fails_before_training_naming_key_and_value(tmp_path, opts, message):
+    log = train_net(*opts, "OUTPUT_DIR", str(tmp_path), ok=False)
+    assert message in log
+    assert not (tmp_path / "model_final.pth").exists()
+
+
+@pytest.mark.slow
+def test_misspelled_key_in_a_yaml_file(tmp_path):
+    config = tmp_path / "mine.yaml"
+    config.write_text(f'_BASE_: "{DEMO_CONFIG}"\nMODEL:\n  NONLOCAL:\n    MDOE: "gaussian"\n')
+    log = train_net("--config-file", str(config), "OUTPUT_DIR", str(tmp_path), ok=False)
+    assert f"{config}: unknown config key MODEL.NONLOCAL.MDOE" in log
