@@ -168,18 +168,7 @@ def test_misspelled_config_key_on_the_command_line(tmp_path):
 def test_checkpoint_that_is_not_one_is_named(tmp_path):
     weights = tmp_path / "model.pth"
     weights.write_bytes(b"not a checkpoint")
-    log = train_net(
-        *SMALL,
-        "DATASETS.TRAIN",
-        "('nl_demo_shapes_val',)",
-        "SOLVER.MAX_ITER",
-        "1",
-        "MODEL.WEIGHTS",
-        str(weights),
-        "OUTPUT_DIR",
-        str(tmp_path / "out"),
-        ok=False,
-    )
+    log = train_with_weights(weights, tmp_path / "out", ok=False)
     assert f"CheckpointReadError: {weights}: not a readable checkpoint" in log
 
 
@@ -204,6 +193,12 @@ def test_corrupt_image_at_evaluation_is_named(tmp_path):
     assert f"{corrupt}: cannot read this image" in log
 
 
+def train_with_weights(weights, output_dir, ok=True):
+    """One training step on the demo's validation images, starting from ``weights``."""
+    weights_opts = ["MODEL.WEIGHTS", str(weights), "OUTPUT_DIR", str(output_dir)]
+    return train_net(*SMALL, "SOLVER.MAX_ITER", "1", *weights_opts, ok=ok)
+
+
 @pytest.fixture(scope="module")
 def trained_weights(tmp_path_factory):
     out = tmp_path_factory.mktemp("weights")
@@ -224,18 +219,7 @@ def test_checkpoint_with_code_is_refused_and_the_code_does_not_run(tmp_path, tra
     marker = tmp_path / "code_ran"
     weights = tmp_path / "evil.pth"
     torch.save({"model": trained_weights["model"], "payload": _CreatesFile(str(marker))}, weights)
-    log = train_net(
-        *SMALL,
-        "DATASETS.TRAIN",
-        "('nl_demo_shapes_val',)",
-        "SOLVER.MAX_ITER",
-        "1",
-        "MODEL.WEIGHTS",
-        str(weights),
-        "OUTPUT_DIR",
-        str(tmp_path / "out"),
-        ok=False,
-    )
+    log = train_with_weights(weights, tmp_path / "out", ok=False)
     assert "UnsafeCheckpointError" in log and str(weights) in log
     assert not marker.exists()
 
@@ -247,17 +231,7 @@ def test_checkpoint_with_wrong_shapes_loads_the_rest_and_trains(tmp_path, traine
     model[key] = torch.zeros(7, model[key].shape[1])
     weights = tmp_path / "other_classes.pth"
     torch.save({"model": model}, weights)
-    log = train_net(
-        *SMALL,
-        "DATASETS.TRAIN",
-        "('nl_demo_shapes_val',)",
-        "SOLVER.MAX_ITER",
-        "1",
-        "MODEL.WEIGHTS",
-        str(weights),
-        "OUTPUT_DIR",
-        str(tmp_path / "out"),
-    )
+    log = train_with_weights(weights, tmp_path / "out")
     assert key in log and "(7, 256)" in log
     assert (tmp_path / "out" / "model_final.pth").exists()
 
