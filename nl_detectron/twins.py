@@ -12,6 +12,8 @@ import statistics
 import subprocess
 import sys
 
+import torch
+
 from .analysis import baseline_twin, compare_with_baseline
 from .config import add_nonlocal_config
 from .report import _flatten
@@ -188,7 +190,7 @@ def compare_twins(cfg, output_dir, seeds, *, train_args=(), size=None, log=print
     try:
         stats = compare_with_baseline(cfg, *size)
         stats["size"] = list(size)
-    except RuntimeError as e:
+    except (RuntimeError, torch.jit.Error) as e:
         # fvcore traces the whole model with random weights, and detectron2's keypoint
         # post-processing can assert on their heatmaps: the runs' table must not be lost to it.
         reason = next((line for line in str(e).splitlines() if line.strip()), type(e).__name__)
