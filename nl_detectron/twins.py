@@ -29,12 +29,12 @@ def twin_configs(cfg):
     ``{"baseline": cfg without NL blocks, "NL": cfg}``. The baseline's ``MODEL.NONLOCAL`` is reset
     to the defaults: it builds no NL block, and a changed key would be refused as unused.
     """
-    if baseline_twin(cfg).dump() == cfg.dump():
+    baseline = baseline_twin(cfg)
+    if baseline.dump() == cfg.dump():
         raise ValueError(
             f"MODEL.BACKBONE.NAME = {cfg.MODEL.BACKBONE.NAME!r} and MODEL.ROI_KEYPOINT_HEAD.NAME "
             f"= {cfg.MODEL.ROI_KEYPOINT_HEAD.NAME!r} build no NL block: give an NL config"
         )
-    baseline = baseline_twin(cfg)
     defaults = baseline.clone()
     add_nonlocal_config(defaults)
     baseline.MODEL.NONLOCAL = defaults.MODEL.NONLOCAL

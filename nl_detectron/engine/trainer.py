@@ -67,7 +67,7 @@ class Trainer(DefaultTrainer):
         kwargs = train_loader_kwargs(cfg, mapper=CheckedDatasetMapper(cfg, True))
         # Mapped by ours, not detectron2's MapDataset: v0.6's dies when an image is skipped.
         kwargs["dataset"] = SkippingMapDataset(
-            DatasetFromList(kwargs["dataset"], copy=False), kwargs.pop("mapper")
+            DatasetFromList(kwargs["dataset"], copy=False), kwargs["mapper"]
         )
         kwargs["mapper"] = None
         sampler = kwargs["sampler"]
