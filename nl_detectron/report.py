@@ -22,7 +22,7 @@ def report_markdown(results, title="COCO evaluation"):
             (``inference_on_dataset`` / ``DefaultTrainer.test``), possibly nested by dataset.
     """
     lines = [f"# {title}", ""]
-    for task, metrics in _flatten(results).items():
+    for task, metrics in flatten_results(results).items():
         summary = {k: v for k, v in metrics.items() if not k.startswith("AP-")}
         per_class = {k[3:]: v for k, v in metrics.items() if k.startswith("AP-")}
         lines += [
@@ -39,12 +39,12 @@ def report_markdown(results, title="COCO evaluation"):
     return "\n".join(lines)
 
 
-def _flatten(results, prefix=""):
+def flatten_results(results, prefix=""):
     """{"bbox": {...}} or {"dataset": {"bbox": {...}}} -> {"[dataset/]bbox": {...}}."""
     flat = {}
     for key, value in results.items():
         if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
-            flat.update(_flatten(value, f"{prefix}{key}/"))
+            flat.update(flatten_results(value, f"{prefix}{key}/"))
         elif isinstance(value, dict):
             flat[f"{prefix}{key}"] = value
     return flat
@@ -71,7 +71,7 @@ def compare_markdown(reports, names):
         reports (list[dict]): results as written by ``write_report``.
         names (list[str]): a column name per report.
     """
-    flats = [_flatten(r) for r in reports]
+    flats = [flatten_results(r) for r in reports]
     header = ["task", "metric", *names, *[f"{n} - {names[0]}" for n in names[1:]]]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for task in flats[0]:

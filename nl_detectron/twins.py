@@ -16,7 +16,7 @@ import torch
 
 from .analysis import baseline_twin, compare_with_baseline
 from .config import add_nonlocal_config
-from .report import _flatten
+from .report import flatten_results
 from .visualization.curves import plot_curves
 
 VARIANTS = ("baseline", "NL")
@@ -116,7 +116,7 @@ def collect(output_dir, seeds, peaks):
         for seed in seeds:
             out = run_dir(output_dir, variant, seed)
             with open(os.path.join(out, "eval_report.json")) as f:
-                for task, metrics in _flatten(json.load(f)).items():
+                for task, metrics in flatten_results(json.load(f)).items():
                     for metric in TABLE_METRICS:
                         if metric in metrics:
                             rows.setdefault(f"{task}/{metric}", []).append(metrics[metric])
