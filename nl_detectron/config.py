@@ -16,8 +16,8 @@ logger = logging.getLogger(__name__)
 
 def add_nonlocal_config(cfg):
     """
-    Add the ``MODEL.NONLOCAL`` keys to ``cfg`` in place (a detectron2 ``CfgNode`` from
-    ``get_cfg()``). detectron2's global defaults are not changed.
+    Add the ``MODEL.NONLOCAL`` keys, and the ``DDP`` keys our Trainer reads, to ``cfg`` in place
+    (a detectron2 ``CfgNode`` from ``get_cfg()``). detectron2's global defaults are not changed.
 
     The keys are read only by nl_detectron's registered backbones (``*_nl_backbone``); their
     defaults are the paper's COCO setting, so switching ``MODEL.BACKBONE.NAME`` alone gives it.
@@ -61,6 +61,17 @@ def add_nonlocal_config(cfg):
     # head's convs (conv_fcn{k}) that get an NL block after them. The paper's Table 6: 4 blocks in
     # the 8-conv head, one after every 2 convs. The other MODEL.NONLOCAL keys apply there too.
     cfg.MODEL.NONLOCAL.KEYPOINT_HEAD_AFTER_CONVS = [2, 4, 6, 8]
+
+    # DistributedDataParallel settings of nl_detectron's Trainer (more than one process), as the
+    # train.ddp of detectron2's LazyConfig recipes; its DefaultTrainer has no such keys.
+    cfg.DDP = CN()
+    # Let DDP find the parameters a training step leaves without gradient (slower: it walks the
+    # graph each step). No head in configs/ leaves one (tests/engine/test_distributed.py).
+    cfg.DDP.FIND_UNUSED_PARAMETERS = False
+    # Send the main process's buffers to every rank before each forward (detectron2: False).
+    cfg.DDP.BROADCAST_BUFFERS = False
+    # Send gradients in fp16 between processes: half the traffic, for multi-machine runs.
+    cfg.DDP.FP16_COMPRESSION = False
 
 
 def load_config(config_file, opts=()):

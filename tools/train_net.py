@@ -7,9 +7,7 @@ Train or evaluate an nl_detectron model, as detectron2's tools/train_net.py:
         MODEL.WEIGHTS /path/to/model_final.pth
 """
 
-from detectron2.engine import launch
-
-from nl_detectron.engine import argument_parser, main
+from nl_detectron.engine import argument_parser, launch, main
 
 if __name__ == "__main__":
     args = argument_parser().parse_args()

@@ -72,13 +72,21 @@ def register_datasets(args):
 def setup(args):
     """
     Config from the parsed command line of ``argument_parser``, then detectron2's default_setup
-    (logging, seed, config dump), then the ``--dataset`` registrations.
+    (logging, seed, config dump), then the ``--dataset`` registrations. A negative ``SEED``
+    becomes a seed drawn for the run.
     """
     cfg = load_config(args.config_file, args.opts)
+    drawn = cfg.SEED < 0
+    if drawn:
+        # One seed for the run, the same on every rank, kept in the output's config.yaml so that
+        # the run can be repeated; detectron2 would draw one per rank and record none.
+        cfg.SEED = comm.shared_random_seed()
     cfg.freeze()
-    default_setup(cfg, args)
+    default_setup(cfg, args)  # seeds each rank with SEED + rank
     # default_setup sets up detectron2's and fvcore's loggers; ours log to the same places.
-    setup_logger(cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="nl_detectron")
+    logger = setup_logger(cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="nl_detectron")
+    if drawn:
+        logger.info(f"SEED < 0: drew SEED {cfg.SEED} for this run (rank r uses SEED + r)")
     register_datasets(args)
     return cfg
 

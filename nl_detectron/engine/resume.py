@@ -4,6 +4,7 @@ where it stopped, and the random states are those of the iteration the checkpoin
 """
 
 import itertools
+import logging
 import random
 
 import numpy as np
@@ -12,8 +13,11 @@ from torch.utils.data import DataLoader
 
 from detectron2.data.samplers import TrainingSampler
 from detectron2.engine import HookBase
+from detectron2.utils import comm
 
 from ..utils.compat import sampler_shard
+
+logger = logging.getLogger(__name__)
 
 
 class ResumableTrainingSampler(TrainingSampler):
@@ -45,25 +49,43 @@ def own_base_seed_generator(loader, seed):
 
 class RandomStateHook(HookBase):
     """
-    Saves the python, numpy and torch random states in each checkpoint (through the trainer's
-    state) and restores them when training resumes, just before the first resumed iteration.
+    Puts every rank's python, numpy and torch random states in each checkpoint (through the
+    trainer's state), and on resumption gives each rank back its own, just before the first
+    resumed iteration.
+
+    Only the main process saves checkpoints, so the ranks gather their states at the iterations
+    where detectron2's ``PeriodicCheckpointer`` saves: every ``checkpoint_period`` iterations and
+    the last one. Put this hook right before that checkpointer.
     """
 
-    def __init__(self):
-        self._pending = None
+    def __init__(self, checkpoint_period):
+        self._period = checkpoint_period
+        self._gathered = None  # every rank's states, at the last checkpoint iteration
+        self._pending = None  # this rank's states, from the checkpoint resumed
+
+    def after_step(self):
+        next_iter = self.trainer.iter + 1
+        if next_iter % self._period == 0 or next_iter >= self.trainer.max_iter:
+            self._gathered = comm.all_gather(_random_states())
 
     def state_dict(self):
-        kind, keys, pos, has_gauss, cached = np.random.get_state()
-        return {
-            "python": random.getstate(),
-            "numpy": (kind, keys.tolist(), pos, has_gauss, cached),
-            "torch": torch.get_rng_state(),
-        }
+        if comm.get_world_size() == 1:  # a checkpoint saved at any iteration
+            return {"ranks": [_random_states()]}
+        return {"ranks": self._gathered or []}
 
     def load_state_dict(self, state_dict):
+        # Checkpoints written before the states were per rank hold the one process's.
+        ranks = state_dict.get("ranks", [state_dict])
+        if len(ranks) != comm.get_world_size():
+            logger.warning(
+                f"The checkpoint has the random states of {len(ranks)} processes, this training "
+                f"runs {comm.get_world_size()}: random states not restored, so the resumed "
+                "training will not repeat an uninterrupted one exactly"
+            )
+            return
         # Applied in before_train: what runs between loading and training (a new data loader
         # iterator draws a seed) must not shift the restored streams.
-        self._pending = state_dict
+        self._pending = ranks[comm.get_rank()]
 
     def before_train(self):
         if self._pending is None:
@@ -73,3 +95,13 @@ class RandomStateHook(HookBase):
         np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
         torch.set_rng_state(self._pending["torch"])
         self._pending = None
+
+
+def _random_states():
+    """This process's python, numpy and torch random states, as plain data."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {
+        "python": random.getstate(),
+        "numpy": (kind, keys.tolist(), pos, has_gauss, cached),
+        "torch": torch.get_rng_state(),
+    }

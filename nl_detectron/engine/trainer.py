@@ -3,6 +3,7 @@ and exact resumption."""
 
 import logging
 import os
+import weakref
 
 from detectron2.data import (
     DatasetFromList,
@@ -10,8 +11,10 @@ from detectron2.data import (
     build_detection_train_loader,
 )
 from detectron2.data.samplers import TrainingSampler
-from detectron2.engine import DefaultTrainer
+from detectron2.engine import AMPTrainer, DefaultTrainer, SimpleTrainer, create_ddp_model, hooks
+from detectron2.engine.train_loop import TrainerBase
 from detectron2.utils import comm
+from detectron2.utils.logger import setup_logger
 
 from ..checkpoint import SafeCheckpointer
 from ..data import CheckedDatasetMapper, SkippingMapDataset
@@ -45,8 +48,29 @@ class Trainer(DefaultTrainer):
     """
 
     def __init__(self, cfg, *, allow_unsafe_checkpoint=False):
-        self.allow_unsafe_checkpoint = allow_unsafe_checkpoint
-        super().__init__(cfg)
+        # DefaultTrainer.__init__ (the same in v0.6 and main), but with the DDP settings of
+        # cfg.DDP, and on CPU a DDP model without device_ids, which torch refuses for CPU modules
+        # and detectron2's create_ddp_model passes.
+        TrainerBase.__init__(self)
+        if not logging.getLogger("detectron2").isEnabledFor(logging.INFO):
+            setup_logger()
+        cfg = DefaultTrainer.auto_scale_workers(cfg, comm.get_world_size())
+        check_norms_fit_processes(cfg, comm.get_world_size())
+        model = self.build_model(cfg)
+        optimizer = self.build_optimizer(cfg, model)
+        data_loader = self.build_train_loader(cfg)
+        model = create_ddp_model(model, **ddp_kwargs(cfg))
+        self._trainer = (AMPTrainer if cfg.SOLVER.AMP.ENABLED else SimpleTrainer)(
+            model, data_loader, optimizer
+        )
+        self.scheduler = self.build_lr_scheduler(cfg, optimizer)
+        self.checkpointer = SafeCheckpointer(
+            model, cfg.OUTPUT_DIR, allow_unsafe=allow_unsafe_checkpoint, trainer=weakref.proxy(self)
+        )
+        self.start_iter = 0
+        self.max_iter = cfg.SOLVER.MAX_ITER
+        self.cfg = cfg
+        self.register_hooks(self.build_hooks())
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):
@@ -82,7 +106,9 @@ class Trainer(DefaultTrainer):
             )
         loader = build_detection_train_loader(**kwargs)
         loader.resumable_sampler = sampler  # what resume_or_load moves forward
-        own_base_seed_generator(loader, seed=max(cfg.SEED, 0))
+        # Each rank's workers get their own augmentation draws. SEED is never negative here:
+        # engine.setup draws one for the run.
+        own_base_seed_generator(loader, seed=max(cfg.SEED, 0) + comm.get_rank())
         return loader
 
     @classmethod
@@ -92,16 +118,17 @@ class Trainer(DefaultTrainer):
         )
 
     def build_hooks(self):
-        # DefaultTrainer made its DetectionCheckpointer just before; the hooks built here
-        # (periodic checkpoints) and resume_or_load must use ours.
-        old = self.checkpointer
-        self.checkpointer = SafeCheckpointer(
-            old.model,
-            old.save_dir,
-            allow_unsafe=self.allow_unsafe_checkpoint,
-            **old.checkpointables,
+        # The random states are taken right before the checkpointer saves them: after the hooks
+        # that may draw random numbers (PreciseBN), on every rank (the main process alone has the
+        # PeriodicCheckpointer; every rank has the EvalHook after it).
+        built = super().build_hooks()
+        at = next(
+            i
+            for i, h in enumerate(built)
+            if isinstance(h, (hooks.PeriodicCheckpointer, hooks.EvalHook))
         )
-        return [RandomStateHook(), *super().build_hooks()]
+        built.insert(at, RandomStateHook(self.cfg.SOLVER.CHECKPOINT_PERIOD))
+        return built
 
     def state_dict(self):
         # On v0.6 a resumed training restarted SGD's momentum: save it as main does.
@@ -122,3 +149,42 @@ class Trainer(DefaultTrainer):
         if self.start_iter > 0 and isinstance(sampler, ResumableTrainingSampler):
             sampler.skip = self.start_iter * self.cfg.SOLVER.IMS_PER_BATCH // comm.get_world_size()
             restart_data_loader(self._trainer)
+
+
+def ddp_kwargs(cfg):
+    """
+    The keyword arguments of detectron2's ``create_ddp_model`` for ``cfg``: ``cfg.DDP``, and no
+    ``device_ids`` for a model on the CPU (gloo).
+    """
+    kwargs = {
+        "broadcast_buffers": cfg.DDP.BROADCAST_BUFFERS,
+        "find_unused_parameters": cfg.DDP.FIND_UNUSED_PARAMETERS,
+        "fp16_compression": cfg.DDP.FP16_COMPRESSION,
+    }
+    if not cfg.MODEL.DEVICE.startswith("cuda"):
+        kwargs["device_ids"] = None
+    return kwargs
+
+
+def check_norms_fit_processes(cfg, world_size):
+    """
+    Refuse ``"SyncBN"`` norms in a training of several CPU processes, naming the keys: torch's
+    SyncBatchNorm runs on GPUs only, and would fail inside DDP's constructor.
+    """
+    if world_size == 1 or cfg.MODEL.DEVICE.startswith("cuda"):
+        return
+    keys = [key for key, value in _flat_items(cfg) if value == "SyncBN"]
+    if keys:
+        raise ValueError(
+            f"{', '.join(f'{key} = SyncBN' for key in keys)}: torch's SyncBatchNorm runs on GPUs "
+            f"only, and these {world_size} processes run on {cfg.MODEL.DEVICE}. Use "
+            "'naiveSyncBN' (detectron2's, which synchronises through any process group)."
+        )
+
+
+def _flat_items(node, prefix=""):
+    for key, value in node.items():
+        if isinstance(value, dict):
+            yield from _flat_items(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value

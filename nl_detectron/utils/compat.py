@@ -6,12 +6,74 @@ detectron2 changes any of them.
 
 from functools import lru_cache
 
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
 from detectron2.data.build import _train_loader_from_config
 from detectron2.engine import DefaultTrainer
+from detectron2.engine import launch as detectron2_launch
+from detectron2.engine.launch import DEFAULT_TIMEOUT, _find_free_port
+from detectron2.utils import comm
 
 # v0.6's DefaultTrainer leaves its SimpleTrainer's state (the optimizer's momentum) out of
 # checkpoints; main saves and loads it as "_trainer".
 DEFAULT_TRAINER_SAVES_OPTIMIZER = "state_dict" in vars(DefaultTrainer)
+
+
+# main's launch() runs its processes on gloo where there is no CUDA; v0.6's asserts CUDA. Main
+# also has comm.create_local_process_group, which v0.6 lacks: the one sign of the two versions.
+LAUNCH_FALLS_BACK_TO_GLOO = hasattr(comm, "create_local_process_group")
+
+
+def launch(
+    main_func, num_processes_per_machine, num_machines=1, machine_rank=0, dist_url=None, args=()
+):
+    """
+    detectron2's ``launch`` (same arguments), which on v0.6 without CUDA starts the processes on
+    gloo, as main's does, instead of failing on ``assert torch.cuda.is_available()``.
+    """
+    world_size = num_machines * num_processes_per_machine
+    if world_size == 1 or LAUNCH_FALLS_BACK_TO_GLOO or torch.cuda.is_available():
+        detectron2_launch(
+            main_func,
+            num_processes_per_machine,
+            num_machines=num_machines,
+            machine_rank=machine_rank,
+            dist_url=dist_url,
+            args=args,
+        )
+        return
+    if dist_url == "auto":
+        assert num_machines == 1, "dist_url=auto not supported in multi-machine jobs."
+        dist_url = f"tcp://127.0.0.1:{_find_free_port()}"
+    mp.start_processes(
+        _gloo_worker,
+        nprocs=num_processes_per_machine,
+        args=(main_func, world_size, num_processes_per_machine, machine_rank, dist_url, args),
+        daemon=False,
+    )
+
+
+def _gloo_worker(
+    local_rank, main_func, world_size, num_processes_per_machine, machine_rank, dist_url, args
+):
+    """One process of ``launch`` on v0.6 without CUDA: v0.6's worker, on gloo."""
+    dist.init_process_group(
+        backend="gloo",
+        init_method=dist_url,
+        world_size=world_size,
+        rank=machine_rank * num_processes_per_machine + local_rank,
+        timeout=DEFAULT_TIMEOUT,
+    )
+    # The group of this machine's processes, which v0.6's comm.get_local_rank() reads.
+    for i in range(world_size // num_processes_per_machine):
+        first = i * num_processes_per_machine
+        group = dist.new_group(list(range(first, first + num_processes_per_machine)))
+        if i == machine_rank:
+            comm._LOCAL_PROCESS_GROUP = group
+    comm.synchronize()
+    main_func(*args)
 
 
 @lru_cache(maxsize=None)

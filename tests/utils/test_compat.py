@@ -1,6 +1,8 @@
 """Each use of a detectron2 name that is not public API (``nl_detectron/utils/compat.py``) still
 does what we rely on: these fail when detectron2 changes one."""
 
+import importlib
+import inspect
 import itertools
 
 import torch
@@ -8,6 +10,7 @@ from torch import nn
 
 from detectron2.data.samplers import TrainingSampler
 from detectron2.modeling import build_model
+from detectron2.utils import comm
 
 from nl_detectron.modeling import KRCNNConvDeconvUpsampleNLHead
 from nl_detectron.utils import compat
@@ -61,3 +64,13 @@ def test_keypoint_head_runs_each_nl_block_after_its_conv():
         if k in (2, 4, 6, 8):
             expected.append(f"nonlocal_fcn{k}")
     assert order == expected + ["score_lowres"]
+
+
+def test_launch_falls_back_to_gloo_where_detectron2s_does():
+    worker = inspect.getsource(
+        importlib.import_module("detectron2.engine.launch")._distributed_worker
+    )
+    assert ("GLOO" in worker) == compat.LAUNCH_FALLS_BACK_TO_GLOO
+    if not compat.LAUNCH_FALLS_BACK_TO_GLOO:
+        # Our gloo worker sets the local process group as v0.6's worker does.
+        assert "comm._LOCAL_PROCESS_GROUP = pg" in worker and comm._LOCAL_PROCESS_GROUP is None

@@ -1,0 +1,254 @@
+"""
+Training and evaluation with 2 processes on the CPU (gloo), through ``tools/train_net.py
+--num-gpus 2`` as a user runs it, on detectron2 v0.6 (whose own launch needs CUDA) and main.
+"""
+
+import glob
+import json
+import logging
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from detectron2.modeling import build_model
+from detectron2.structures import BitMasks, Boxes, Instances, Keypoints
+from detectron2.utils.events import EventStorage
+
+from nl_detectron.config import load_config
+from nl_detectron.engine import Trainer, argument_parser, launch, setup
+from nl_detectron.engine.trainer import check_norms_fit_processes
+from tests.helpers import (
+    DEMO_CONFIG,
+    REPO_ROOT,
+    SMALL_IMAGES,
+    SMALL_TRAINING,
+    command_line,
+)
+
+NL_CONFIGS = sorted(
+    glob.glob(os.path.join(REPO_ROOT, "configs", "**", "*_NL*.yaml"), recursive=True)
+)
+
+MAX_ITER = 6
+OPTS = command_line(
+    SMALL_TRAINING,
+    {
+        "DATASETS.TEST": "()",
+        "SOLVER.IMS_PER_BATCH": 4,  # 2 images per process
+        "SOLVER.MAX_ITER": MAX_ITER,
+        "SOLVER.CHECKPOINT_PERIOD": 2,
+        "INPUT.RANDOM_FLIP": "horizontal",
+        "SEED": 7,
+    },
+)
+EVAL_OPTS = command_line(
+    SMALL_TRAINING,
+    {"DATASETS.TEST": "('nl_demo_shapes_val',)", "MODEL.ROI_HEADS.SCORE_THRESH_TEST": 0.0},
+)
+
+
+def train_net(output_dir, *args, opts=OPTS, num_processes=2, **popen):
+    command = [
+        sys.executable,
+        os.path.join(REPO_ROOT, "tools", "train_net.py"),
+        "--config-file",
+        DEMO_CONFIG,
+        "--num-gpus",
+        str(num_processes),
+        "--dist-url",
+        "auto",
+        *args,
+        *opts,
+        "OUTPUT_DIR",
+        str(output_dir),
+    ]
+    if popen:
+        return subprocess.Popen(command, **popen)
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def metrics(output_dir):
+    with open(os.path.join(output_dir, "metrics.json")) as f:
+        return [json.loads(line) for line in f]
+
+
+def final_weights(output_dir):
+    return torch.load(os.path.join(output_dir, "model_final.pth"), weights_only=True)["model"]
+
+
+def assert_same_weights(expected, got):
+    assert expected.keys() == got.keys()
+    different = [k for k in expected if not torch.equal(expected[k], got[k])]
+    assert not different, f"differing: {different[:5]}"
+
+
+@pytest.fixture(scope="module")
+def two_process_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("two_processes")
+    train_net(out)
+    return out
+
+
+@pytest.mark.slow
+def test_two_process_training_writes_each_file_once_with_finite_losses(two_process_run):
+    rows = [r for r in metrics(two_process_run) if "total_loss" in r]
+    iterations = [r["iteration"] for r in rows]
+    assert len(set(iterations)) == len(iterations) and iterations[-1] == MAX_ITER - 1  # 1 writer
+    assert all(math.isfinite(r["total_loss"]) for r in rows)
+    checkpoints = sorted(p.name for p in two_process_run.glob("*.pth"))
+    assert checkpoints == [f"model_{i:07d}.pth" for i in (1, 3, 5)] + ["model_final.pth"]
+    assert (two_process_run / "last_checkpoint").read_text() == "model_final.pth"
+    assert not list(two_process_run.glob("*.tmp*"))
+    # Each checkpoint holds both ranks' random states, and they differ.
+    ranks = torch.load(two_process_run / "model_0000003.pth", weights_only=True)["trainer"][
+        "hooks"
+    ]["RandomStateHook"]["ranks"]
+    assert len(ranks) == 2 and not torch.equal(ranks[0]["torch"], ranks[1]["torch"])
+
+
+@pytest.mark.slow
+def test_same_seed_gives_the_same_two_process_training(two_process_run, tmp_path):
+    train_net(tmp_path)
+    losses = [[r.get("total_loss") for r in metrics(out)] for out in (two_process_run, tmp_path)]
+    assert losses[0] == losses[1]
+    assert_same_weights(final_weights(two_process_run), final_weights(tmp_path))
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_with_two_processes_ends_with_the_same_weights(
+    two_process_run, tmp_path
+):
+    process = train_net(
+        tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group: the launcher and both workers
+    )
+    tag = tmp_path / "last_checkpoint"
+    deadline = time.time() + 300
+    while not (tag.exists() and tag.read_text() >= "model_0000003.pth"):
+        assert process.poll() is None and time.time() < deadline, "training ended too early"
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (tmp_path / "model_final.pth").exists()
+
+    train_net(tmp_path, "--resume")
+    assert_same_weights(final_weights(two_process_run), final_weights(tmp_path))
+
+
+@pytest.mark.slow
+def test_evaluation_with_two_processes_equals_one_process(two_process_run, tmp_path):
+    weights = ("MODEL.WEIGHTS", str(two_process_run / "model_final.pth"))
+    results = {}
+    for n in (1, 2):
+        out = tmp_path / f"eval{n}"
+        train_net(out, "--eval-only", opts=[*EVAL_OPTS, *weights], num_processes=n)
+        with open(out / "inference" / "coco_instances_results.json") as f:
+            predictions = json.load(f)
+        key = lambda p: (p["image_id"], -p["score"], p["category_id"])  # noqa: E731
+        results[n] = (
+            sorted(predictions, key=key),
+            json.loads((out / "eval_report.json").read_text()),
+        )
+    predictions, report = results[1]
+    assert len({p["image_id"] for p in predictions}) > 30  # every rank's images are there
+    assert results[2][0] == predictions
+    assert results[2][1] == report
+
+
+def _record_batches(args, output_dir, num_batches):
+    """In each process: the file names and image sizes of the first batches of its loader."""
+    from detectron2.utils import comm
+
+    cfg = setup(args)
+    loader = iter(Trainer.build_train_loader(cfg))
+    batches = [[(d["file_name"], list(d["image"].shape[1:])) for d in next(loader)]
+               for _ in range(num_batches)]  # fmt: skip
+    with open(os.path.join(output_dir, f"rank{comm.get_rank()}.json"), "w") as f:
+        json.dump({"seed": cfg.SEED, "batches": batches}, f)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("num_workers", [0, 2])
+@pytest.mark.parametrize("seed", [7, -1])
+def test_ranks_train_on_different_images_with_different_augmentations(tmp_path, num_workers, seed):
+    opts = command_line(
+        SMALL_TRAINING,
+        {
+            "SOLVER.IMS_PER_BATCH": 4,
+            # One of 9 sizes drawn per image: the sizes show each rank's augmentation draws.
+            "INPUT.MIN_SIZE_TRAIN": "(64, 72, 80, 88, 96, 104, 112, 120, 128)",
+            "INPUT.MIN_SIZE_TRAIN_SAMPLING": "choice",
+            "DATALOADER.NUM_WORKERS": num_workers,
+            "SEED": seed,
+            "OUTPUT_DIR": str(tmp_path),
+        },
+    )
+    args = argument_parser().parse_args(["--config-file", DEMO_CONFIG, *opts])
+    launch(_record_batches, 2, dist_url="auto", args=(args, str(tmp_path), 6))
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert ranks[0]["seed"] == ranks[1]["seed"] >= 0
+    files = [{name for batch in r["batches"] for name, _ in batch} for r in ranks]
+    assert len(files[0]) == len(files[1]) == 12 and not files[0] & files[1]
+    sizes = [[size for batch in r["batches"] for _, size in batch] for r in ranks]
+    assert sizes[0] != sizes[1]
+
+
+def test_negative_seed_draws_one_per_run_and_records_it(tmp_path, monkeypatch):
+    for name in ("detectron2", "fvcore", "nl_detectron"):  # setup() stops their propagation
+        monkeypatch.setattr(logging.getLogger(name), "propagate", True)
+    seeds = []
+    for run in ("a", "b"):
+        opts = ["SEED", "-1", "OUTPUT_DIR", str(tmp_path / run)]
+        cfg = setup(argument_parser().parse_args(["--config-file", DEMO_CONFIG, *opts]))
+        assert f"SEED: {cfg.SEED}" in (tmp_path / run / "config.yaml").read_text()
+        seeds.append(cfg.SEED)
+    assert seeds[0] != seeds[1] and min(seeds) >= 0
+
+
+def _training_inputs(cfg, size=128):
+    """One image with two objects, with masks and keypoints where the config trains them."""
+    boxes = torch.tensor([[10.0, 12.0, 70.0, 90.0], [50.0, 40.0, 120.0, 110.0]])
+    instances = Instances((size, size), gt_boxes=Boxes(boxes), gt_classes=torch.tensor([0, 1]))
+    if cfg.MODEL.MASK_ON:
+        masks = torch.zeros(2, size, size, dtype=torch.bool)
+        for mask, (x0, y0, x1, y1) in zip(masks, boxes.int().tolist()):
+            mask[y0:y1, x0:x1] = True
+        instances.gt_masks = BitMasks(masks)
+    if cfg.MODEL.KEYPOINT_ON:
+        k = cfg.MODEL.ROI_KEYPOINT_HEAD.NUM_KEYPOINTS
+        xy = boxes[:, None, :2] + torch.rand(2, k, 2) * (boxes[:, None, 2:] - boxes[:, None, :2])
+        instances.gt_keypoints = Keypoints(torch.cat([xy, torch.full((2, k, 1), 2.0)], dim=2))
+    image = torch.randint(0, 256, (3, size, size), generator=torch.Generator().manual_seed(0))
+    return [{"image": image.float(), "instances": instances, "height": size, "width": size}]
+
+
+@pytest.mark.parametrize("config", NL_CONFIGS, ids=os.path.basename)
+def test_no_config_leaves_a_trainable_parameter_unused(config):
+    """DDP needs DDP.FIND_UNUSED_PARAMETERS where a step leaves a parameter without gradient:
+    none of ours does, so it stays False (faster)."""
+    torch.manual_seed(0)
+    cfg = load_config(config, ["MODEL.DEVICE", "cpu", *command_line(SMALL_IMAGES)])
+    model = build_model(cfg).train()
+    with EventStorage(0):
+        sum(model(_training_inputs(cfg)).values()).backward()
+    unused = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not unused
+
+
+def test_syncbn_with_cpu_processes_is_refused_naming_the_keys():
+    cfg = load_config(DEMO_CONFIG, ["MODEL.NONLOCAL.NORM", "SyncBN", "MODEL.FPN.NORM", "SyncBN"])
+    check_norms_fit_processes(cfg, world_size=1)
+    with pytest.raises(ValueError) as error:
+        check_norms_fit_processes(cfg, world_size=2)
+    assert "MODEL.FPN.NORM = SyncBN, MODEL.NONLOCAL.NORM = SyncBN" in str(error.value)
+    assert "naiveSyncBN" in str(error.value)
