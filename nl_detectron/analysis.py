@@ -1,13 +1,18 @@
 """FLOP and parameter counts with fvcore, counting the NL block's attention too."""
 
+import copy
+
 import torch
 from fvcore.nn import FlopCountAnalysis, parameter_count
 from fvcore.nn.jit_handles import get_shape
+from omegaconf import DictConfig
 
+from detectron2.config import instantiate
 from detectron2.modeling import build_model
 from detectron2.utils.analysis import FlopCountAnalysis as ModelFlopCountAnalysis
 
-from .modeling import NL_BACKBONES, NL_KEYPOINT_HEADS
+from .config import is_lazy
+from .modeling import NL_BACKBONES, NL_KEYPOINT_HEADS, nonlocal_resnet
 
 
 def sdpa_flop_jit(inputs, outputs):
@@ -44,13 +49,59 @@ def num_parameters(model):
 
 
 def baseline_twin(cfg):
-    """A copy of ``cfg`` with detectron2's own backbone and keypoint head: no NL block."""
+    """
+    A copy of ``cfg`` with detectron2's own backbone and keypoint head: no NL block. For a
+    Python config, the ResNet its ``nonlocal_resnet`` wraps.
+    """
+    if is_lazy(cfg):
+        return lazy_baseline_twin(cfg)
     twin = cfg.clone()
     twin.defrost()
     twin.MODEL.BACKBONE.NAME = NL_BACKBONES.get(cfg.MODEL.BACKBONE.NAME, cfg.MODEL.BACKBONE.NAME)
     head = cfg.MODEL.ROI_KEYPOINT_HEAD.NAME
     twin.MODEL.ROI_KEYPOINT_HEAD.NAME = NL_KEYPOINT_HEADS.get(head, head)
     return twin
+
+
+def lazy_baseline_twin(cfg):
+    """
+    A copy of the Python config ``cfg`` whose ``model.backbone.bottom_up`` (or
+    ``model.backbone``), a ``nonlocal_resnet``, is replaced by the ResNet it wraps.
+
+    Raises:
+        ValueError: the config wraps no ResNet with ``nonlocal_resnet`` there.
+    """
+    twin = copy.deepcopy(cfg)
+    backbone = twin.model.backbone
+    if _is_nonlocal_resnet(backbone.get("bottom_up")):
+        in_features = list(backbone.bottom_up.resnet.out_features)
+        backbone.bottom_up = backbone.bottom_up.resnet
+        if "in_features" in backbone:  # it may have read the wrapped ResNet's out_features
+            backbone.in_features = in_features
+    elif _is_nonlocal_resnet(backbone):
+        twin.model.backbone = backbone.resnet
+    else:
+        raise ValueError(
+            "model.backbone.bottom_up (or model.backbone) of this Python config is not a "
+            "nonlocal_resnet: the config builds no NL block, give an NL config"
+        )
+    return twin
+
+
+def _is_nonlocal_resnet(node):
+    target = node.get("_target_") if isinstance(node, DictConfig) else None
+    return target is nonlocal_resnet or str(target).endswith("nonlocal_resnet")
+
+
+def build_any_model(cfg):
+    """The model of a YAML or Python config, on its device, with random weights."""
+    if is_lazy(cfg):
+        return instantiate(cfg.model).to(cfg.train.device)
+    return build_model(cfg)
+
+
+def config_device(cfg):
+    return cfg.train.device if is_lazy(cfg) else cfg.MODEL.DEVICE
 
 
 def compare_with_baseline(cfg, height, width, seed=0):
@@ -63,10 +114,13 @@ def compare_with_baseline(cfg, height, width, seed=0):
         and "nl_flops" (the NL blocks' share).
     """
     torch.manual_seed(seed)
-    models = {"baseline": build_model(baseline_twin(cfg)).eval(), "NL": build_model(cfg).eval()}
+    models = {
+        "baseline": build_any_model(baseline_twin(cfg)).eval(),
+        "NL": build_any_model(cfg).eval(),
+    }
     models["NL"].load_state_dict(models["baseline"].state_dict(), strict=False)
     image = torch.randint(0, 256, (3, height, width), dtype=torch.float32)
-    inputs = [{"image": image.to(cfg.MODEL.DEVICE), "height": height, "width": width}]
+    inputs = [{"image": image.to(config_device(cfg)), "height": height, "width": width}]
     results = {}
     with torch.no_grad():
         for name, model in models.items():

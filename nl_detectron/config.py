@@ -5,11 +5,14 @@ import logging
 import re
 
 import torch
+from omegaconf import DictConfig
 
 from detectron2.config import CfgNode as CN
-from detectron2.config import get_cfg
+from detectron2.config import LazyConfig, get_cfg
+from detectron2.evaluation import COCOEvaluator
 
 from .modeling import NL_BACKBONES, NL_KEYPOINT_HEADS
+from .utils.compat import has_fast_coco_eval
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +82,11 @@ def load_config(config_file, opts=()):
     A config ready to freeze: detectron2's defaults, ``MODEL.NONLOCAL``, the file, then ``opts``
     (``[KEY, VALUE, ...]``). A CUDA device asked for where there is none falls back to the CPU.
     """
+    if str(config_file).endswith(".py"):
+        raise ValueError(
+            f"{config_file} is a Python (LazyConfig) config: train and evaluate it with "
+            "tools/lazyconfig_train_net.py. train_net.py takes YAML configs (README, 'LazyConfig')."
+        )
     cfg = get_cfg()
     add_nonlocal_config(cfg)
     _merge_config(cfg, config_file, opts)
@@ -87,6 +95,40 @@ def load_config(config_file, opts=()):
         logger.warning(f"MODEL.DEVICE = {cfg.MODEL.DEVICE!r} but CUDA is not available; using cpu")
         cfg.MODEL.DEVICE = "cpu"
     return cfg
+
+
+def load_lazy_config(config_file, opts=()):
+    """
+    A Python config with ``opts`` (``key=value`` overrides, as detectron2's tool takes them)
+    applied. ``train.device`` "cuda" where there is none falls back to the CPU, and a
+    ``COCOEvaluator`` uses pycocotools where detectron2's C++ evaluator is absent.
+    """
+    cfg = LazyConfig.apply_overrides(LazyConfig.load(config_file), list(opts))
+    if str(cfg.train.device).startswith("cuda") and not torch.cuda.is_available():
+        logger.warning(f"train.device = {cfg.train.device!r} but CUDA is not available; using cpu")
+        cfg.train.device = "cpu"
+    evaluator = cfg.dataloader.get("evaluator")
+    if evaluator is not None and evaluator.get("_target_") is COCOEvaluator:
+        evaluator.use_fast_impl = (
+            bool(evaluator.get("use_fast_impl", True)) and has_fast_coco_eval()
+        )
+    return cfg
+
+
+def load_any_config(config_file, opts=()):
+    """
+    The config of a file, by its suffix: a Python (LazyConfig) config with ``key=value``
+    overrides (``load_lazy_config``), or a YAML one with ``KEY VALUE`` overrides
+    (``load_config``).
+    """
+    if str(config_file).endswith(".py"):
+        return load_lazy_config(config_file, opts)
+    return load_config(config_file, opts)
+
+
+def is_lazy(cfg):
+    """Whether ``cfg`` is a Python (LazyConfig) config rather than a yacs ``CfgNode``."""
+    return isinstance(cfg, DictConfig)
 
 
 def _merge_config(cfg, source, opts=()):

@@ -8,6 +8,7 @@ import os
 import cv2
 import numpy as np
 
+from detectron2.config import instantiate
 from detectron2.data import MetadataCatalog
 from detectron2.data.detection_utils import read_image
 from detectron2.engine import DefaultPredictor
@@ -15,6 +16,7 @@ from detectron2.evaluation.coco_evaluation import instances_to_coco_json
 from detectron2.utils.visualizer import ColorMode, Visualizer
 
 from .checkpoint import SafeCheckpointer
+from .config import is_lazy
 
 logger = logging.getLogger(__name__)
 
@@ -48,33 +50,71 @@ def expand_inputs(inputs):
 
 
 def set_confidence_threshold(cfg, threshold):
-    """Score threshold of every detector head, as detectron2's demo does."""
+    """Score threshold of every detector head, as detectron2's demo does (YAML or Python
+    config)."""
+    if is_lazy(cfg):
+        if "roi_heads" in cfg.model:
+            cfg.model.roi_heads.box_predictor.test_score_thresh = threshold
+        if "test_score_thresh" in cfg.model:  # RetinaNet
+            cfg.model.test_score_thresh = threshold
+        return
     cfg.MODEL.RETINANET.SCORE_THRESH_TEST = threshold
     cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = threshold
     cfg.MODEL.PANOPTIC_FPN.COMBINE.INSTANCES_CONFIDENCE_THRESH = threshold
 
 
 def build_predictor(cfg, *, allow_unsafe_checkpoint=False):
-    """detectron2's ``DefaultPredictor``, its weights (``cfg.MODEL.WEIGHTS``) loaded safely."""
-    no_weights = cfg.clone()
-    no_weights.defrost()
-    no_weights.MODEL.WEIGHTS = ""
-    predictor = DefaultPredictor(no_weights)
-    SafeCheckpointer(predictor.model, allow_unsafe=allow_unsafe_checkpoint).load(cfg.MODEL.WEIGHTS)
+    """
+    detectron2's ``DefaultPredictor`` (for a Python config, ``LazyPredictor``), its weights
+    (``MODEL.WEIGHTS``; ``train.init_checkpoint``) loaded safely.
+    """
+    if is_lazy(cfg):
+        predictor, weights = LazyPredictor(cfg), cfg.train.init_checkpoint
+    else:
+        no_weights = cfg.clone()
+        no_weights.defrost()
+        no_weights.MODEL.WEIGHTS = ""
+        predictor, weights = DefaultPredictor(no_weights), cfg.MODEL.WEIGHTS
+    SafeCheckpointer(predictor.model, allow_unsafe=allow_unsafe_checkpoint).load(weights)
     return predictor
+
+
+class LazyPredictor(DefaultPredictor):
+    """
+    detectron2's ``DefaultPredictor`` for a Python config: the model of ``cfg.model`` on
+    ``cfg.train.device``, resized by the test loader's augmentation, no weights loaded.
+    """
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.model = instantiate(cfg.model).to(cfg.train.device).eval()
+        augmentations = instantiate(cfg.dataloader.test.mapper.augmentations)
+        if len(augmentations) != 1:
+            raise ValueError(
+                f"dataloader.test.mapper.augmentations has {len(augmentations)} augmentations; "
+                "prediction takes one resize (detectron2's recipes have ResizeShortestEdge)"
+            )
+        self.aug = augmentations[0]
+        self.input_format = cfg.model.input_format
+
+
+def test_dataset_name(cfg):
+    """The first test dataset of a YAML or Python config, or None."""
+    if is_lazy(cfg):
+        names = cfg.dataloader.test.dataset.names
+        return names if isinstance(names, str) else (names[0] if len(names) else None)
+    return cfg.DATASETS.TEST[0] if len(cfg.DATASETS.TEST) else None
 
 
 class PredictionVisualizer:
     """
-    ``DefaultPredictor`` plus detectron2's ``Visualizer``, with the class names of the first test
-    dataset of ``cfg``. Weights (``cfg.MODEL.WEIGHTS``) are loaded by ``SafeCheckpointer``.
+    ``build_predictor`` plus detectron2's ``Visualizer``, with the class names of the first test
+    dataset of ``cfg`` (YAML or Python config).
     """
 
     def __init__(self, cfg, *, allow_unsafe_checkpoint=False):
         self.predictor = build_predictor(cfg, allow_unsafe_checkpoint=allow_unsafe_checkpoint)
-        name = cfg.DATASETS.TEST[0] if len(cfg.DATASETS.TEST) else "__unused"
-        self.metadata = MetadataCatalog.get(name)
-        self.input_format = cfg.INPUT.FORMAT
+        self.metadata = MetadataCatalog.get(test_dataset_name(cfg) or "__unused")
 
     def __call__(self, path):
         """

@@ -14,8 +14,8 @@ import sys
 
 import torch
 
-from .analysis import baseline_twin, compare_with_baseline
-from .config import add_nonlocal_config
+from .analysis import baseline_twin, compare_with_baseline, lazy_baseline_twin
+from .config import add_nonlocal_config, is_lazy
 from .report import flatten_results
 from .visualization.curves import plot_curves
 
@@ -27,8 +27,11 @@ TABLE_METRICS = ("AP", "AP50", "AP75")
 def twin_configs(cfg):
     """
     ``{"baseline": cfg without NL blocks, "NL": cfg}``. The baseline's ``MODEL.NONLOCAL`` is reset
-    to the defaults: it builds no NL block, and a changed key would be refused as unused.
+    to the defaults: it builds no NL block, and a changed key would be refused as unused. For a
+    Python config, the baseline is ``lazy_baseline_twin(cfg)``.
     """
+    if is_lazy(cfg):
+        return {"baseline": lazy_baseline_twin(cfg), "NL": cfg}
     baseline = baseline_twin(cfg)
     if baseline.dump() == cfg.dump():
         raise ValueError(
@@ -41,42 +44,82 @@ def twin_configs(cfg):
     return {"baseline": baseline, "NL": cfg}
 
 
+# A Python config cannot always be written out (its recipes hold lambdas): each twin is a small
+# Python config that loads the user's file with the overrides, then takes the twin.
+LAZY_TWIN = """\
+# The {variant} twin of {config_file}, with its overrides: written by compare_twins.
+
+from detectron2.config import LazyConfig
+
+from nl_detectron.analysis import lazy_baseline_twin
+
+_cfg = LazyConfig.apply_overrides(LazyConfig.load({config_file!r}), {opts!r})
+{take_twin}globals().update(_cfg)
+"""
+
+
+def write_twin_configs(cfg, output_dir, config_file, opts=()):
+    """
+    Write the config file of each twin of ``cfg`` (loaded from ``config_file`` with ``opts``)
+    into ``output_dir``.
+
+    Returns:
+        dict: variant -> config file.
+    """
+    os.makedirs(output_dir, exist_ok=True)
+    paths = {}
+    for variant, twin in twin_configs(cfg).items():
+        if is_lazy(cfg):
+            paths[variant] = os.path.join(output_dir, f"{variant}.py")
+            text = LAZY_TWIN.format(
+                variant=variant,
+                config_file=os.path.abspath(config_file),
+                opts=list(opts),
+                take_twin="_cfg = lazy_baseline_twin(_cfg)\n" if variant == "baseline" else "",
+            )
+        else:
+            paths[variant] = os.path.join(output_dir, f"{variant}.yaml")
+            text = twin.dump()
+        with open(paths[variant], "w") as f:
+            f.write(text)
+    return paths
+
+
 def run_dir(output_dir, variant, seed):
     return os.path.join(output_dir, variant, f"seed{seed}")
 
 
-def train_twins(cfg, output_dir, seeds, *, train_args=(), log=print):
+def train_twins(cfg, output_dir, seeds, *, config_file, opts=(), train_args=(), log=print):
     """
-    Train and evaluate both twins for every seed with ``tools/train_net.py``, one process (or
-    ``--num-gpus`` processes) per run, into ``output_dir/{baseline,NL}/seed{S}``.
+    Train and evaluate both twins for every seed with ``tools/train_net.py`` (a Python config:
+    ``tools/lazyconfig_train_net.py``), one process (or ``--num-gpus`` processes) per run, into
+    ``output_dir/{baseline,NL}/seed{S}``.
 
     Args:
-        train_args (list[str]): more arguments of train_net.py (``--num-gpus 8``, ``--resume``,
-            ``--dataset ...``).
+        cfg: the NL config, loaded from ``config_file`` with the overrides ``opts``.
+        train_args (list[str]): more arguments of the training tool (``--num-gpus 8``,
+            ``--resume``, ``--dataset ...``).
     Returns:
         dict: (variant, seed) -> peak resident memory of the run's process tree in bytes.
     """
-    tool = os.path.join(
-        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools", "train_net.py"
-    )
+    tools = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools")
+    if is_lazy(cfg):
+        tool = os.path.join(tools, "lazyconfig_train_net.py")
+        run_opts = lambda seed, out: [f"train.seed={seed}", f"train.output_dir={out}"]  # noqa: E731
+    else:
+        tool = os.path.join(tools, "train_net.py")
+        run_opts = lambda seed, out: ["SEED", str(seed), "OUTPUT_DIR", out]  # noqa: E731
     peaks = {}
-    for variant, twin in twin_configs(cfg).items():
-        config_file = os.path.join(output_dir, f"{variant}.yaml")
-        os.makedirs(output_dir, exist_ok=True)
-        with open(config_file, "w") as f:
-            f.write(twin.dump())
+    for variant, config in write_twin_configs(cfg, output_dir, config_file, opts).items():
         for seed in seeds:
             out = run_dir(output_dir, variant, seed)
             command = [
                 sys.executable,
                 tool,
                 "--config-file",
-                config_file,
+                config,
                 *train_args,
-                "SEED",
-                str(seed),
-                "OUTPUT_DIR",
-                out,
+                *run_opts(seed, out),
             ]
             log(f"[compare_twins] {variant}, seed {seed}: {' '.join(command)}")
             os.makedirs(out, exist_ok=True)
@@ -179,14 +222,19 @@ def twins_markdown(table, seeds, model_stats, title):
     return "\n".join(lines) + "\n"
 
 
-def compare_twins(cfg, output_dir, seeds, *, train_args=(), size=None, log=print):
+def compare_twins(
+    cfg, output_dir, seeds, *, config_file, opts=(), train_args=(), size=None, log=print
+):
     """
     Train, evaluate and tabulate; write ``twins.md``, ``twins.json`` and ``curves.png`` to
-    ``output_dir``. Returns the Markdown table.
+    ``output_dir``. ``cfg`` is the NL config, loaded from ``config_file`` with ``opts``. Returns
+    the Markdown table.
     """
-    peaks = train_twins(cfg, output_dir, seeds, train_args=train_args, log=log)
+    peaks = train_twins(
+        cfg, output_dir, seeds, config_file=config_file, opts=opts, train_args=train_args, log=log
+    )
     table = collect(output_dir, seeds, peaks)
-    size = size or (cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST)
+    size = size or eval_image_size(cfg)
     try:
         stats = compare_with_baseline(cfg, *size)
         stats["size"] = list(size)
@@ -196,7 +244,8 @@ def compare_twins(cfg, output_dir, seeds, *, train_args=(), size=None, log=print
         reason = next((line for line in str(e).splitlines() if line.strip()), type(e).__name__)
         log(f"[compare_twins] params and FLOPs not counted: fvcore's trace failed: {reason}")
         stats = {"error": f"fvcore's trace of the model failed ({reason})"}
-    title = f"{cfg.MODEL.BACKBONE.NAME} against its baseline twin"
+    name = "nonlocal_resnet" if is_lazy(cfg) else cfg.MODEL.BACKBONE.NAME
+    title = f"{name} ({os.path.basename(config_file)}) against its baseline twin"
     markdown = twins_markdown(table, seeds, stats, title)
     with open(os.path.join(output_dir, "twins.md"), "w") as f:
         f.write(markdown)
@@ -209,3 +258,11 @@ def compare_twins(cfg, output_dir, seeds, *, train_args=(), size=None, log=print
     }
     plot_curves(runs, os.path.join(output_dir, "curves.png"))
     return markdown
+
+
+def eval_image_size(cfg):
+    """(shortest edge, longest edge) of the test images of a YAML or Python config."""
+    if is_lazy(cfg):
+        resize = cfg.dataloader.test.mapper.augmentations[0]
+        return resize.short_edge_length, resize.max_size
+    return cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST

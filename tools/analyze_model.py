@@ -6,6 +6,8 @@ Parameters and inference FLOPs (fvcore multiply-adds) of a config's model and of
     python tools/analyze_model.py --config-file configs/mask_rcnn_R50_NL.yaml
     python tools/analyze_model.py --config-file configs/keypoint_rcnn_R50_NL_head.yaml \
         --size 800 1216
+    python tools/analyze_model.py --config-file configs/lazy/mask_rcnn_R50_NL_100ep_LSJ.py \
+        --size 1024 1024
 """
 
 import argparse
@@ -13,7 +15,7 @@ import argparse
 from detectron2.utils.logger import setup_logger
 
 from nl_detectron.analysis import compare_with_baseline
-from nl_detectron.config import load_config
+from nl_detectron.config import load_any_config
 from nl_detectron.engine import config_arguments, register_datasets
 
 
@@ -32,7 +34,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     setup_logger(name="nl_detectron")
     register_datasets(args)
-    cfg = load_config(args.config_file, ["MODEL.DEVICE", "cpu", *args.opts])
+    on_cpu = ["train.device=cpu"] if args.config_file.endswith(".py") else ["MODEL.DEVICE", "cpu"]
+    cfg = load_any_config(args.config_file, [*on_cpu, *args.opts])
     results = compare_with_baseline(cfg, *args.size)
     base = results["baseline"]
     print(f"{args.config_file}, one {args.size[0]}x{args.size[1]} image, random weights")

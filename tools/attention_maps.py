@@ -16,7 +16,7 @@ import cv2
 from detectron2.data.detection_utils import read_image
 from detectron2.utils.logger import setup_logger
 
-from nl_detectron.config import load_config
+from nl_detectron.config import is_lazy, load_any_config
 from nl_detectron.engine import config_arguments, register_datasets
 from nl_detectron.predictor import build_predictor
 from nl_detectron.visualization.attention import AttentionMapper, attention_panel, draw_attention
@@ -41,8 +41,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     logger = setup_logger(name="nl_detectron")
     register_datasets(args)
-    cfg = load_config(args.config_file, args.opts)
-    cfg.freeze()
+    cfg = load_any_config(args.config_file, args.opts)
+    if not is_lazy(cfg):
+        cfg.freeze()
     predictor = build_predictor(cfg, allow_unsafe_checkpoint=args.allow_unsafe_checkpoint)
     mapper = AttentionMapper(predictor, args.block)
     image = read_image(args.input, format="BGR")

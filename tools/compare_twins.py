@@ -7,6 +7,8 @@ keypoint head) with identical settings, over several seeds, and compare them in 
         --seeds 1 2 --output output/twins_mask
     python tools/compare_twins.py --config-file configs/mask_rcnn_R50_NL.yaml --num-gpus 8 \
         --seeds 1 2 3 --output output/twins_coco
+    python tools/compare_twins.py --config-file configs/lazy/mask_rcnn_R50_NL_shapes.py \
+        --seeds 1 2 --output output/twins_lazy
 
 Writes OUTPUT/twins.md (AP per task, s/iter, peak memory, params, FLOPs: mean ± spread, NL minus
 baseline), twins.json, curves.png, and each run under OUTPUT/{baseline,NL}/seed{S}.
@@ -16,7 +18,7 @@ import argparse
 
 from detectron2.utils.logger import setup_logger
 
-from nl_detectron.config import load_config
+from nl_detectron.config import load_any_config
 from nl_detectron.engine import config_arguments, register_datasets
 from nl_detectron.twins import compare_twins
 
@@ -49,7 +51,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     setup_logger(name="nl_detectron")
     register_datasets(args)
-    cfg = load_config(args.config_file, args.opts)
+    cfg = load_any_config(args.config_file, args.opts)
     train_args = ["--num-gpus", str(args.num_gpus)]
     for dataset in args.dataset:
         train_args += ["--dataset", *dataset]
@@ -57,7 +59,16 @@ def main(argv=None):
         train_args.append("--resume")
     if args.allow_unsafe_checkpoint:
         train_args.append("--allow-unsafe-checkpoint")
-    print(compare_twins(cfg, args.output, args.seeds, train_args=train_args, size=args.size))
+    table = compare_twins(
+        cfg,
+        args.output,
+        args.seeds,
+        config_file=args.config_file,
+        opts=args.opts,
+        train_args=train_args,
+        size=args.size,
+    )
+    print(table)
     print(f"Wrote {args.output}/twins.md, twins.json and curves.png")
 
 

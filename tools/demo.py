@@ -14,7 +14,7 @@ import tqdm
 
 from detectron2.utils.logger import setup_logger
 
-from nl_detectron.config import load_config
+from nl_detectron.config import is_lazy, load_any_config
 from nl_detectron.engine import config_arguments, register_datasets
 from nl_detectron.predictor import draw_predictions, expand_inputs, set_confidence_threshold
 
@@ -37,9 +37,10 @@ def main(argv=None):
     setup_logger(name="nl_detectron")
     logger = setup_logger()
     register_datasets(args)
-    cfg = load_config(args.config_file, args.opts)
+    cfg = load_any_config(args.config_file, args.opts)
     set_confidence_threshold(cfg, args.confidence_threshold)
-    cfg.freeze()
+    if not is_lazy(cfg):
+        cfg.freeze()
     paths = expand_inputs(args.input)
     written, skipped = draw_predictions(
         cfg,

@@ -30,14 +30,20 @@ def config_arguments(*, checkpoint=True):
     ``argparse.ArgumentParser(parents=[config_arguments()])``.
     """
     parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--config-file", required=True, metavar="FILE", help="a config file")
+    parser.add_argument(
+        "--config-file",
+        required=True,
+        metavar="FILE",
+        help="a YAML config, or a Python (LazyConfig) one where the tool says it takes it",
+    )
     add_dataset_argument(parser)
     if checkpoint:
         add_unsafe_checkpoint_argument(parser)
     parser.add_argument(
         "opts",
         nargs=argparse.REMAINDER,
-        help="config overrides at the end of the command line: KEY VALUE ...",
+        help="config overrides at the end of the command line: KEY VALUE ... (YAML), "
+        "key=value ... (Python config)",
     )
     return parser
 

@@ -5,6 +5,7 @@ from .backbone import (
     build_resnet_nl_backbone,
     build_retinanet_resnet_fpn_nl_backbone,
     insert_nonlocal_blocks,
+    nonlocal_resnet,
 )
 from .keypoint_head import NL_KEYPOINT_HEADS, KRCNNConvDeconvUpsampleNLHead
 
@@ -17,4 +18,5 @@ __all__ = [
     "build_resnet_nl_backbone",
     "build_retinanet_resnet_fpn_nl_backbone",
     "insert_nonlocal_blocks",
+    "nonlocal_resnet",
 ]

@@ -32,30 +32,7 @@ def nonlocal_block_kwargs(cfg):
     that a bad value fails at build time with the key, the value and the valid choices.
     """
     nl = cfg.MODEL.NONLOCAL
-    if nl.MODE not in MODES:
-        raise ValueError(f"MODEL.NONLOCAL.MODE = {nl.MODE!r} is not one of {', '.join(MODES)}")
-    if nl.IMPL not in IMPLS:
-        raise ValueError(f"MODEL.NONLOCAL.IMPL = {nl.IMPL!r} is not one of {', '.join(IMPLS)}")
-    if nl.SUB_SAMPLE_AT not in SUB_SAMPLE_AT:
-        raise ValueError(
-            f"MODEL.NONLOCAL.SUB_SAMPLE_AT = {nl.SUB_SAMPLE_AT!r} is not one of "
-            f"{', '.join(SUB_SAMPLE_AT)}"
-        )
-    inter = nl.INTER_CHANNELS
-    if inter is not None and (isinstance(inter, bool) or not isinstance(inter, int) or inter <= 0):
-        raise ValueError(
-            f"MODEL.NONLOCAL.INTER_CHANNELS = {inter!r} must be None (half of the input "
-            "channels) or a positive int"
-        )
-    if nl.NORM:
-        try:
-            get_norm(nl.NORM, 32)
-        except KeyError:
-            raise ValueError(
-                f"MODEL.NONLOCAL.NORM = {nl.NORM!r} is not a detectron2 norm; valid: '' (none), "
-                "'BN', 'SyncBN', 'GN', 'FrozenBN', 'naiveSyncBN', 'nnSyncBN'"
-            ) from None
-    return dict(
+    return checked_block_kwargs(
         inter_channels=nl.INTER_CHANNELS,
         mode=nl.MODE,
         sub_sample=nl.SUB_SAMPLE,
@@ -63,7 +40,34 @@ def nonlocal_block_kwargs(cfg):
         norm=nl.NORM,
         use_scale=nl.USE_SCALE,
         impl=nl.IMPL,
+        key=lambda name: f"MODEL.NONLOCAL.{name.upper()}",
     )
+
+
+def checked_block_kwargs(*, key=str, **kwargs):
+    """
+    ``kwargs`` (``NonLocalBlock2d``'s arguments but ``in_channels``) checked, where a bad value
+    fails with ``key(argument name)`` (the name the user wrote it under), the value and the
+    valid choices.
+    """
+    for name, valid in (("mode", MODES), ("impl", IMPLS), ("sub_sample_at", SUB_SAMPLE_AT)):
+        if kwargs[name] not in valid:
+            raise ValueError(f"{key(name)} = {kwargs[name]!r} is not one of {', '.join(valid)}")
+    inter = kwargs["inter_channels"]
+    if inter is not None and (isinstance(inter, bool) or not isinstance(inter, int) or inter <= 0):
+        raise ValueError(
+            f"{key('inter_channels')} = {inter!r} must be None (half of the input channels) or a "
+            "positive int"
+        )
+    if kwargs["norm"]:
+        try:
+            get_norm(kwargs["norm"], 32)
+        except KeyError:
+            raise ValueError(
+                f"{key('norm')} = {kwargs['norm']!r} is not a detectron2 norm; valid: '' (none), "
+                "'BN', 'SyncBN', 'GN', 'FrozenBN', 'naiveSyncBN', 'nnSyncBN'"
+            ) from None
+    return kwargs
 
 
 def nonlocal_placement(cfg):
@@ -72,8 +76,11 @@ def nonlocal_placement(cfg):
     return {name: list(after[key]) for name, key in STAGE_KEYS.items() if len(after[key]) > 0}
 
 
-def _resolve_indices(stage_name, indices, num_blocks):
-    key = f"MODEL.NONLOCAL.AFTER_BLOCKS.{STAGE_KEYS[stage_name]}"
+def _yaml_placement_key(stage_name):
+    return f"MODEL.NONLOCAL.AFTER_BLOCKS.{STAGE_KEYS[stage_name]}"
+
+
+def _resolve_indices(key, stage_name, indices, num_blocks):
     resolved = []
     for index in indices:
         if not isinstance(index, int) or not -num_blocks <= index < num_blocks:
@@ -87,7 +94,15 @@ def _resolve_indices(stage_name, indices, num_blocks):
     return sorted(resolved)
 
 
-def insert_nonlocal_blocks(resnet, placement, *, freeze_at, **block_kwargs):
+def insert_nonlocal_blocks(
+    resnet,
+    placement,
+    *,
+    freeze_at,
+    placement_key=_yaml_placement_key,
+    freeze_key="MODEL.BACKBONE.FREEZE_AT",
+    **block_kwargs,
+):
     """
     Insert NL blocks into a detectron2 ``ResNet`` in place.
 
@@ -97,13 +112,15 @@ def insert_nonlocal_blocks(resnet, placement, *, freeze_at, **block_kwargs):
             residual blocks that get an NL block right after them (negative: from the end).
         freeze_at (int): ``MODEL.BACKBONE.FREEZE_AT``; an NL block in a frozen stage is refused,
             since it would train inside a stage that is meant to stay fixed.
+        placement_key (callable): stage name -> the name errors give its placement under.
+        freeze_key (str): the name errors give ``freeze_at`` under.
         block_kwargs: passed to ``NonLocalBlock2d``.
     Returns:
         list[str]: names of the inserted modules, relative to ``resnet``.
     """
     inserted = []
     for stage_name, indices in placement.items():
-        key = f"MODEL.NONLOCAL.AFTER_BLOCKS.{STAGE_KEYS[stage_name]}"
+        key = placement_key(stage_name)
         if stage_name not in resnet.stage_names:
             raise ValueError(
                 f"{key} = {list(indices)}, but this backbone builds no {stage_name}: its ResNet "
@@ -113,12 +130,11 @@ def insert_nonlocal_blocks(resnet, placement, *, freeze_at, **block_kwargs):
         stage_id = int(stage_name[len("res") :])
         if freeze_at >= stage_id:
             raise ValueError(
-                f"{key} = {list(indices)}, but {stage_name} is frozen by "
-                f"MODEL.BACKBONE.FREEZE_AT = {freeze_at}; lower FREEZE_AT below {stage_id} or "
-                "place the block in a later stage"
+                f"{key} = {list(indices)}, but {stage_name} is frozen by {freeze_key} = "
+                f"{freeze_at}; lower it below {stage_id} or place the block in a later stage"
             )
         stage = getattr(resnet, stage_name)
-        after = set(_resolve_indices(stage_name, indices, len(stage)))
+        after = set(_resolve_indices(key, stage_name, indices, len(stage)))
         modules = OrderedDict()
         for name, block in stage.named_children():
             modules[name] = block
@@ -127,6 +143,70 @@ def insert_nonlocal_blocks(resnet, placement, *, freeze_at, **block_kwargs):
                 inserted.append(f"{stage_name}.nonlocal{name}")
         replace_resnet_stage(resnet, stage_name, nn.Sequential(modules))
     return inserted
+
+
+def nonlocal_resnet(
+    resnet,
+    *,
+    after_blocks=None,
+    inter_channels=None,
+    mode="embedded_gaussian",
+    sub_sample=True,
+    sub_sample_at="input",
+    norm="GN",
+    use_scale=True,
+    impl="bounded",
+):
+    """
+    ``resnet`` with NL blocks inserted, for Python (LazyConfig) configs::
+
+        model.backbone.bottom_up = L(nonlocal_resnet)(resnet=model.backbone.bottom_up)
+
+    The placement, block arguments, checks and checkpoint names are those of the YAML backbones,
+    through the same code; the defaults are ``MODEL.NONLOCAL``'s.
+
+    Args:
+        resnet (ResNet): detectron2's ResNet, built. A stage whose parameters its ``freeze_at``
+            froze cannot take a block.
+        after_blocks (dict[str, list[int]]): per stage name ("res2" ... "res5"), the indices of
+            the residual blocks that get an NL block right after them (negative: from the end).
+            None: the paper's COCO setting, ``{"res4": [-2]}``.
+        inter_channels, mode, sub_sample, sub_sample_at, norm, use_scale, impl: the keys of
+            ``MODEL.NONLOCAL`` of the same names (README, "Configuration").
+    Returns:
+        ResNet: ``resnet``, changed in place.
+    """
+    block_kwargs = checked_block_kwargs(
+        inter_channels=inter_channels,
+        mode=mode,
+        sub_sample=sub_sample,
+        sub_sample_at=sub_sample_at,
+        norm=norm,
+        use_scale=use_scale,
+        impl=impl,
+        key=lambda name: f"nonlocal_resnet({name}=...)",
+    )
+    placement = {"res4": [-2]} if after_blocks is None else after_blocks
+    insert_nonlocal_blocks(
+        resnet,
+        {name: list(indices) for name, indices in placement.items() if len(indices) > 0},
+        freeze_at=_freeze_at(resnet),
+        placement_key=lambda stage_name: f"nonlocal_resnet(after_blocks={{{stage_name!r}: ...}})",
+        freeze_key="the ResNet's freeze_at",
+        **block_kwargs,
+    )
+    return resnet
+
+
+def _freeze_at(resnet):
+    """The ``freeze_at`` a built ResNet was frozen with: its leading frozen modules (stem, res2,
+    ...), counted as detectron2 counts them."""
+    frozen = 0
+    for module in [resnet.stem, *resnet.stages]:
+        if any(p.requires_grad for p in module.parameters()):
+            break
+        frozen += 1
+    return frozen
 
 
 def add_nonlocal_blocks(resnet, cfg):

@@ -1,0 +1,29 @@
+"""
+Mask R-CNN R50-FPN with one NL block in res4 (the paper's COCO setting), on detectron2's
+strongest R50 recipe: new_baselines/mask_rcnn_R_50_FPN_100ep_LSJ.py (from scratch, SyncBN,
+large-scale jitter, 64 images per batch, 100 epochs). Only the backbone differs from it.
+
+The block's norm is SyncBN, as the recipe's backbone: with 64 images per batch synchronised over
+the GPUs, the batch statistics that made us choose GN for 16-image YAML recipes (README, "Why
+GN") are good, and SyncBN with a zero scale is the official code's BN.
+"""
+
+from detectron2.config import LazyCall as L
+from detectron2.model_zoo import get_config
+
+from nl_detectron.modeling import nonlocal_resnet
+
+_baseline = get_config("new_baselines/mask_rcnn_R_50_FPN_100ep_LSJ.py")
+dataloader = _baseline.dataloader
+lr_multiplier = _baseline.lr_multiplier
+model = _baseline.model
+optimizer = _baseline.optimizer
+train = _baseline.train
+
+model.backbone.bottom_up = L(nonlocal_resnet)(
+    resnet=model.backbone.bottom_up,
+    after_blocks={"res4": [-2]},
+    norm="SyncBN",
+)
+# The FPN reads its input features from the ResNet, now one level down.
+model.backbone.in_features = "${.bottom_up.resnet.out_features}"

@@ -1,0 +1,26 @@
+#!/usr/bin/env python
+"""
+Train or evaluate from a Python (LazyConfig) config, as detectron2's tools/lazyconfig_train_net.py
+(same arguments; overrides are ``key=value``):
+
+    python tools/lazyconfig_train_net.py --config-file configs/lazy/mask_rcnn_R50_NL_shapes.py
+    python tools/lazyconfig_train_net.py --config-file configs/lazy/mask_rcnn_R50_NL_100ep_LSJ.py \
+        --num-gpus 8
+    python tools/lazyconfig_train_net.py --config-file configs/lazy/mask_rcnn_R50_NL_shapes.py \
+        --eval-only train.init_checkpoint=output/lazy_demo/model_final.pth
+"""
+
+from nl_detectron.engine import argument_parser, launch
+from nl_detectron.engine.lazy import lazy_main
+
+if __name__ == "__main__":
+    args = argument_parser().parse_args()
+    print("Command Line Args:", args)
+    launch(
+        lazy_main,
+        args.num_gpus,
+        num_machines=args.num_machines,
+        machine_rank=args.machine_rank,
+        dist_url=args.dist_url,
+        args=(args,),
+    )
