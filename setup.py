@@ -35,6 +35,10 @@ setup(
         "tqdm>=4.29",
         "yacs>=0.1.8",
     ],
-    # dev: what `make test` and `make lint` use (setup_env.py installs it).
-    extras_require={"dev": ["pytest>=7", "pytest-timeout>=2", "ruff==0.17.6"]},
+    # dev: what `make test` and `make lint` use; export: tools/export_model.py --format onnx and
+    # nl_deploy's ONNX runtime (setup_env.py installs both).
+    extras_require={
+        "dev": ["pytest>=7", "pytest-timeout>=2", "ruff==0.17.6"],
+        "export": ["onnx>=1.14", "onnxruntime>=1.16"],
+    },
 )

@@ -10,10 +10,13 @@ import numpy as np
 
 from detectron2.config import instantiate
 from detectron2.data import MetadataCatalog
+from detectron2.data.catalog import Metadata
 from detectron2.data.detection_utils import read_image
 from detectron2.engine import DefaultPredictor
 from detectron2.evaluation.coco_evaluation import instances_to_coco_json
 from detectron2.utils.visualizer import ColorMode, Visualizer
+
+from nl_deploy import ExportedModel
 
 from .checkpoint import SafeCheckpointer
 from .config import is_lazy
@@ -125,9 +128,13 @@ class PredictionVisualizer:
         """
         return self.draw(read_image(path, format="BGR"))
 
+    def predict(self, image_bgr):
+        """The model's predictions dict on one (H, W, 3) BGR uint8 image."""
+        return self.predictor(image_bgr)
+
     def draw(self, image_bgr):
         """Predict on one (H, W, 3) BGR uint8 image; returns as ``__call__``."""
-        predictions = self.predictor(image_bgr)
+        predictions = self.predict(image_bgr)
         visualizer = Visualizer(image_bgr[:, :, ::-1], self.metadata, instance_mode=ColorMode.IMAGE)
         drawn = visualizer.draw_instance_predictions(predictions["instances"].to("cpu"))
         return predictions, drawn.get_image()
@@ -158,16 +165,36 @@ class PredictionVisualizer:
         return frames
 
 
-def draw_predictions(
-    cfg, paths, output_dir, progress=None, allow_unsafe_checkpoint=False, json_output=None
-):
+class ExportedVisualizer(PredictionVisualizer):
+    """``PredictionVisualizer`` of a model exported by ``tools/export_model.py``, run by
+    ``nl_deploy.ExportedModel``; class and keypoint names come from its ``model.json``."""
+
+    def __init__(self, path, *, confidence_threshold=0.0):
+        self.model = ExportedModel(path)
+        self.confidence_threshold = confidence_threshold
+        meta = self.model.meta
+        self.metadata = Metadata(
+            name=f"exported:{path}",
+            thing_classes=meta["class_names"],
+            keypoint_names=meta["keypoint_names"],
+            keypoint_flip_map=[tuple(pair) for pair in meta["keypoint_flip_map"]],
+            keypoint_connection_rules=[tuple(rule) for rule in meta["keypoint_connection_rules"]],
+        )
+
+    def predict(self, image_bgr):
+        instances = self.model(image_bgr)
+        return {"instances": instances[instances.scores >= self.confidence_threshold]}
+
+
+def draw_predictions(visualize, paths, output_dir, progress=None, json_output=None):
     """
     Draw the predictions for each image in ``paths`` to ``output_dir/<name>.png``. An unreadable
     file is reported by path and skipped.
 
     Args:
+        visualize (PredictionVisualizer): the model and its metadata (``ExportedVisualizer``
+            for an exported model).
         progress: optional wrapper of the iterable of paths (e.g. ``tqdm.tqdm``).
-        allow_unsafe_checkpoint: load the weights with plain pickle (trusted files only).
         json_output: also write the predictions there as COCO results JSON; ``image_id`` is the
             input's 1-based position, ``file_name`` its path, and ``category_id`` the dataset's
             id where the metadata maps it. Videos (``VIDEO_EXTENSIONS``) are drawn to
@@ -175,7 +202,6 @@ def draw_predictions(
     Returns:
         (list of written paths, list of skipped input paths)
     """
-    visualize = PredictionVisualizer(cfg, allow_unsafe_checkpoint=allow_unsafe_checkpoint)
     os.makedirs(output_dir, exist_ok=True)
     written, skipped, results = [], [], []
     to_dataset_id = {

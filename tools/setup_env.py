@@ -335,7 +335,7 @@ def ensure_detectron2(wheel_dir, rebuild=False):
 
 
 def ensure_nl_detectron():
-    pip("install", "--quiet", "--no-build-isolation", "-e", f"{REPO_ROOT}[dev]")
+    pip("install", "--quiet", "--no-build-isolation", "-e", f"{REPO_ROOT}[dev,export]")
     log(f"installed nl_detectron (editable) from {REPO_ROOT}")
 
 

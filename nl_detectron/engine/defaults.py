@@ -22,7 +22,7 @@ def argument_parser():
     return parser
 
 
-def config_arguments(*, checkpoint=True):
+def config_arguments(*, checkpoint=True, config_required=True):
     """
     The parent parser of every tool that builds a model from a config: ``--config-file``,
     ``--dataset``, ``--allow-unsafe-checkpoint`` (where the tool loads weights) and the trailing
@@ -32,7 +32,7 @@ def config_arguments(*, checkpoint=True):
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument(
         "--config-file",
-        required=True,
+        required=config_required,
         metavar="FILE",
         help="a YAML config, or a Python (LazyConfig) one where the tool says it takes it",
     )
