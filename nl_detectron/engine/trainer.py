@@ -45,6 +45,8 @@ class Trainer(DefaultTrainer):
       with ``DATALOADER.NUM_WORKERS 0`` an interrupted and resumed training ends with the
       weights of an uninterrupted one. (With workers, or images of several aspect ratios, the
       data order is kept but not the batches' exact makeup.)
+    - several processes on CPU (gloo) as on GPUs: DDP with the settings of ``cfg.DDP``, each
+      rank's own data loader seed, and every rank's random states in the checkpoints.
     """
 
     def __init__(self, cfg, *, allow_unsafe_checkpoint=False):
