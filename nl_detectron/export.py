@@ -19,7 +19,6 @@ from detectron2.data.detection_utils import read_image
 from detectron2.export import TracingAdapter
 from detectron2.modeling.meta_arch import GeneralizedRCNN, RetinaNet
 
-from .config import is_lazy
 from .predictor import build_predictor, test_dataset_name
 
 FORMATS = ("torchscript", "onnx")
@@ -133,16 +132,10 @@ def _export_onnx(adapter, image, names, path):
 
 
 def runtime_metadata(cfg, predictor, fmt, path, names):
-    """What ``nl_detectron.deploy`` needs besides the model file (JSON-ready)."""
+    """What ``nl_deploy`` needs besides the model file (JSON-ready)."""
     metadata = MetadataCatalog.get(test_dataset_name(cfg) or "__unused")
     resize = predictor.aug
-    if is_lazy(cfg):
-        model_cfg = cfg.model
-        mean, std = list(model_cfg.pixel_mean), list(model_cfg.pixel_std)
-        score_threshold = model_cfg.roi_heads.box_predictor.test_score_thresh
-    else:
-        mean, std = list(cfg.MODEL.PIXEL_MEAN), list(cfg.MODEL.PIXEL_STD)
-        score_threshold = cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST
+    model = predictor.model
     return {
         "format": fmt,
         "file": os.path.basename(path),
@@ -151,8 +144,8 @@ def runtime_metadata(cfg, predictor, fmt, path, names):
             "format": predictor.input_format,
             "layout": "(3, H, W) float32, 0-255; the model subtracts the mean, divides by the "
             "std and pads to its size divisibility itself",
-            "pixel_mean": mean,
-            "pixel_std": std,
+            "pixel_mean": model.pixel_mean.flatten().tolist(),
+            "pixel_std": model.pixel_std.flatten().tolist(),
         },
         "resize": {
             "short_edge_length": list(np.atleast_1d(resize.short_edge_length).tolist()),
@@ -167,5 +160,6 @@ def runtime_metadata(cfg, predictor, fmt, path, names):
         "keypoint_connection_rules": [
             list(rule) for rule in metadata.get("keypoint_connection_rules", [])
         ],
-        "score_threshold": float(score_threshold),
+        # Traced in: a runtime can raise it, not lower it.
+        "score_threshold": float(model.roi_heads.box_predictor.test_score_thresh),
     }
