@@ -179,3 +179,13 @@ def test_demo_draws_an_exported_models_predictions(mask_model, tmp_path):
     drawn = cv2.imread(str(tmp_path / "0001.png"))
     assert drawn.shape == cv2.imread(val_image("0001.png")).shape
     assert not np.array_equal(drawn, cv2.imread(val_image("0001.png")))
+
+
+def test_a_missing_sample_image_is_named(tmp_path):
+    result = subprocess.run(
+        [sys.executable, os.path.join(REPO_ROOT, "tools", "export_model.py"), "--config-file",
+         DEMO_CONFIG, "--sample-image", str(tmp_path / "nothing.png"), "--output", str(tmp_path)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 2 and "nothing.png" in result.stderr
+    assert "Traceback" not in result.stderr

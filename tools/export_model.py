@@ -45,6 +45,9 @@ def main(argv=None):
     except ExportError as e:
         print(f"{args.config_file}: cannot export to {args.format}: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # the sample image (read_image names the file)
+        print(f"--sample-image: {e}", file=sys.stderr)
+        return 2
     logger.info(f"Wrote {path} and {meta}")
     return 0
 
