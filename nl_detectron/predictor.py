@@ -7,6 +7,7 @@ import os
 
 import cv2
 import numpy as np
+import torch
 
 from detectron2.config import instantiate
 from detectron2.data import MetadataCatalog
@@ -82,10 +83,12 @@ def build_predictor(cfg, *, allow_unsafe_checkpoint=False):
     return predictor
 
 
-class LazyPredictor(DefaultPredictor):
+class LazyPredictor:
     """
-    detectron2's ``DefaultPredictor`` for a Python config: the model of ``cfg.model`` on
-    ``cfg.train.device``, resized by the test loader's augmentation, no weights loaded.
+    What detectron2's ``DefaultPredictor`` is for a YAML config, for a Python config: the model
+    of ``cfg.model`` on ``cfg.train.device``, resized by the test loader's augmentation, no
+    weights loaded. (Not a subclass: main's ``DefaultPredictor.__call__`` reads
+    ``cfg.MODEL.DEVICE``.)
     """
 
     def __init__(self, cfg):
@@ -99,6 +102,22 @@ class LazyPredictor(DefaultPredictor):
             )
         self.aug = augmentations[0]
         self.input_format = cfg.model.input_format
+
+    def __call__(self, original_image):
+        """
+        Args:
+            original_image: (H, W, 3) uint8, BGR.
+        Returns:
+            dict: the model's output for the image, at its size.
+        """
+        with torch.no_grad():
+            if self.input_format == "RGB":
+                original_image = original_image[:, :, ::-1]
+            height, width = original_image.shape[:2]
+            image = self.aug.get_transform(original_image).apply_image(original_image)
+            image = torch.as_tensor(image.astype("float32").transpose(2, 0, 1))
+            inputs = {"image": image.to(self.cfg.train.device), "height": height, "width": width}
+            return self.model([inputs])[0]
 
 
 def test_dataset_name(cfg):
