@@ -126,6 +126,11 @@ def load_any_config(config_file, opts=()):
     return load_config(config_file, opts)
 
 
+def cpu_overrides(config_file):
+    """The overrides that put the model of ``config_file`` (YAML or Python) on the CPU."""
+    return ["train.device=cpu"] if str(config_file).endswith(".py") else ["MODEL.DEVICE", "cpu"]
+
+
 def is_lazy(cfg):
     """Whether ``cfg`` is a Python (LazyConfig) config rather than a yacs ``CfgNode``."""
     return isinstance(cfg, DictConfig)

@@ -15,7 +15,7 @@ import argparse
 from detectron2.utils.logger import setup_logger
 
 from nl_detectron.analysis import compare_with_baseline
-from nl_detectron.config import load_any_config
+from nl_detectron.config import cpu_overrides, load_any_config
 from nl_detectron.engine import config_arguments, register_datasets
 
 
@@ -34,8 +34,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     setup_logger(name="nl_detectron")
     register_datasets(args)
-    on_cpu = ["train.device=cpu"] if args.config_file.endswith(".py") else ["MODEL.DEVICE", "cpu"]
-    cfg = load_any_config(args.config_file, [*on_cpu, *args.opts])
+    cfg = load_any_config(args.config_file, [*cpu_overrides(args.config_file), *args.opts])
     results = compare_with_baseline(cfg, *args.size)
     base = results["baseline"]
     print(f"{args.config_file}, one {args.size[0]}x{args.size[1]} image, random weights")

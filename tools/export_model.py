@@ -16,7 +16,7 @@ import sys
 
 from detectron2.utils.logger import setup_logger
 
-from nl_detectron.config import load_any_config
+from nl_detectron.config import cpu_overrides, load_any_config
 from nl_detectron.engine import config_arguments, register_datasets
 from nl_detectron.export import FORMATS, METHODS, ExportError, export_model
 
@@ -32,8 +32,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     logger = setup_logger(name="nl_detectron")
     register_datasets(args)
-    on_cpu = ["train.device=cpu"] if args.config_file.endswith(".py") else ["MODEL.DEVICE", "cpu"]
-    cfg = load_any_config(args.config_file, [*on_cpu, *args.opts])
+    cfg = load_any_config(args.config_file, [*cpu_overrides(args.config_file), *args.opts])
     try:
         path, meta = export_model(
             cfg,

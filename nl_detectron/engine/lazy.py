@@ -16,16 +16,9 @@ from ..checkpoint import SafeCheckpointer
 from ..config import load_lazy_config
 from ..report import write_report
 from .defaults import register_datasets
+from .trainer import ddp_kwargs
 
 logger = logging.getLogger(__name__)
-
-
-def lazy_ddp_kwargs(cfg):
-    """``cfg.train.ddp`` for detectron2's ``create_ddp_model``; no ``device_ids`` on the CPU."""
-    kwargs = dict(cfg.train.ddp)
-    if not str(cfg.train.device).startswith("cuda"):
-        kwargs["device_ids"] = None
-    return kwargs
 
 
 def do_test(cfg, model):
@@ -51,7 +44,7 @@ def do_train(cfg, *, resume=False, allow_unsafe_checkpoint=False):
     cfg.optimizer.params.model = model
     optimizer = instantiate(cfg.optimizer)
     train_loader = instantiate(cfg.dataloader.train)
-    model = create_ddp_model(model, **lazy_ddp_kwargs(cfg))
+    model = create_ddp_model(model, **ddp_kwargs(str(cfg.train.device), **cfg.train.ddp))
     trainer = (AMPTrainer if cfg.train.amp.enabled else SimpleTrainer)(
         model, train_loader, optimizer
     )

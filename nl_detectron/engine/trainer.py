@@ -61,7 +61,15 @@ class Trainer(DefaultTrainer):
         model = self.build_model(cfg)
         optimizer = self.build_optimizer(cfg, model)
         data_loader = self.build_train_loader(cfg)
-        model = create_ddp_model(model, **ddp_kwargs(cfg))
+        model = create_ddp_model(
+            model,
+            **ddp_kwargs(
+                cfg.MODEL.DEVICE,
+                broadcast_buffers=cfg.DDP.BROADCAST_BUFFERS,
+                find_unused_parameters=cfg.DDP.FIND_UNUSED_PARAMETERS,
+                fp16_compression=cfg.DDP.FP16_COMPRESSION,
+            ),
+        )
         self._trainer = (AMPTrainer if cfg.SOLVER.AMP.ENABLED else SimpleTrainer)(
             model, data_loader, optimizer
         )
@@ -153,19 +161,13 @@ class Trainer(DefaultTrainer):
             restart_data_loader(self._trainer)
 
 
-def ddp_kwargs(cfg):
+def ddp_kwargs(device, **settings):
     """
-    The keyword arguments of detectron2's ``create_ddp_model`` for ``cfg``: ``cfg.DDP``, and no
-    ``device_ids`` for a model on the CPU (gloo).
+    The keyword arguments of detectron2's ``create_ddp_model`` for a model on ``device``:
+    ``settings``, and no ``device_ids`` off CUDA (torch refuses them for a CPU module, and
+    detectron2 passes them).
     """
-    kwargs = {
-        "broadcast_buffers": cfg.DDP.BROADCAST_BUFFERS,
-        "find_unused_parameters": cfg.DDP.FIND_UNUSED_PARAMETERS,
-        "fp16_compression": cfg.DDP.FP16_COMPRESSION,
-    }
-    if not cfg.MODEL.DEVICE.startswith("cuda"):
-        kwargs["device_ids"] = None
-    return kwargs
+    return settings if device.startswith("cuda") else {**settings, "device_ids": None}
 
 
 def check_norms_fit_processes(cfg, world_size):
