@@ -102,9 +102,8 @@ class NonLocalBlock2d(nn.Module):
             # As the official code (CONV_INIT_STD = 0.01): Gaussian init of std 0.01, zero bias.
             nn.init.normal_(module.weight, std=0.01)
             nn.init.zeros_(module.bias)
-        # w_f (concatenation) keeps PyTorch's default init, as AlexHex7's port does (mmcv's
-        # ConvModule gives it Kaiming's): the official code has no such mode. README.md, "Every
-        # pairwise function trains", says what was measured about its init.
+        if self.mode == "concatenation":
+            self._init_concatenation()
         trainable_norm = self.norm is not None and not isinstance(self.norm, FrozenBatchNorm2d)
         if trainable_norm:
             nn.init.zeros_(self.norm.weight)
@@ -113,6 +112,26 @@ class NonLocalBlock2d(nn.Module):
             # No norm, or a frozen one that stays the identity: W_z itself starts at zero.
             nn.init.zeros_(self.out.weight)
             nn.init.zeros_(self.out.bias)
+
+    @torch.no_grad()
+    def _init_concatenation(self):
+        """
+        Start every pair on: w_f . [theta_i, phi_j] = 1 for all i, j, whatever x is.
+
+        The pre-activation is a_i + b_j with a_i = w_theta . (W_theta x_i + bias_theta) (w_f's
+        halves w_theta, w_phi; b_j alike). With random W_theta and W_phi on a non-negative x
+        (after a ReLU) it is dominated by a random projection of x's mean, so its sign is the
+        same for nearly every pair and a coin flip per init: all pairs can start off, where no
+        gradient reaches theta, phi, g or w_f. So W_theta and W_phi start at zero (they still
+        get gradients through w_f, which keeps PyTorch's default init) and their biases lie
+        along w_theta and w_phi, giving a_i = b_j = 1/2. f / N is then 1/N, the uniform weights
+        the softmax modes start from. README.md, "Every pairwise function trains", has the
+        measurements.
+        """
+        w = self.concat_project.weight.reshape(2, self.inter_channels)
+        for conv, w_half in zip((self.theta, self.phi), w):
+            nn.init.zeros_(conv.weight)
+            conv.bias.copy_(0.5 * w_half / w_half.square().sum())
 
     def embed(self, x):
         """
