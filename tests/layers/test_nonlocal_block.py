@@ -137,10 +137,33 @@ def test_paper_parts_and_shapes():
 
 
 @pytest.mark.parametrize("subsampling", SUBSAMPLINGS, ids=["none", "input", "embedding"])
+@pytest.mark.parametrize("seed", range(5))
+def test_concatenation_starts_with_every_pair_on(seed, subsampling):
+    """
+    Whatever the input's scale and mean (non-negative, as after a ReLU), f(x_i, x_j) = 1 for
+    every pair at init, so f / N is 1/N, and gradients reach theta, phi, g and w_f. With theta
+    and phi at std 0.01 instead, every pair starts off for some of these inputs.
+    """
+    torch.manual_seed(seed)
+    block = NonLocalBlock2d(16, mode="concatenation", **subsampling).double()
+    num_keys = 12 if subsampling["sub_sample"] else 48
+    for scale in (0.01, 1.0, 100.0):
+        x = (torch.rand(2, 16, 6, 8, dtype=torch.float64) * scale).requires_grad_()
+        maps = block.attention_map(x, [[0, 0], [5, 7], [2, 3]])
+        # float32 init, then double: 1 to float32 precision
+        torch.testing.assert_close(maps, torch.full_like(maps, 1 / num_keys), rtol=1e-6, atol=0)
+    with torch.no_grad():
+        block.out.weight.normal_()  # W_z no longer zero: the block's output depends on y
+    block(x).square().sum().backward()
+    for conv in (block.theta, block.phi, block.g, block.concat_project):
+        assert conv.weight.grad.abs().max() > 0, conv
+
+
+@pytest.mark.parametrize("subsampling", SUBSAMPLINGS, ids=["none", "input", "embedding"])
 @pytest.mark.parametrize("mode", MODES)
 def test_attention_map_rows_are_the_normalised_weights(mode, subsampling):
     torch.manual_seed(0)
-    block = NonLocalBlock2d(16, mode=mode, impl="naive", **subsampling).double()
+    block = _perturb(NonLocalBlock2d(16, mode=mode, impl="naive", **subsampling)).double()
     x = torch.randn(1, 16, 6, 8, dtype=torch.float64)
     queries = [[0, 0], [5, 7], [2, 3]]
     maps = block.attention_map(x, queries)
