@@ -6,35 +6,31 @@ that needs the block: every pixel must output the value stored at one marked pix
     python benchmarks/concatenation_init.py            # 20 seeds each, about 10 minutes
     python benchmarks/concatenation_init.py --seeds 5
 
-A 3x3 conv and a ReLU, the block (GN after W_z), then a 1x1 head; Adam, lr 3e-3, batch 16,
-300 steps. After each step, the fraction of pairs (i, j) of the batch with
-w_f . [theta_i, phi_j] > 0. "Every pair off" counts the seeds where that fraction was 0 at some
-step, where no gradient reaches theta, phi, g or w_f. The error is the mean squared error on
-256 held-out images.
+The task, net and training of tests/layers/test_nonlocal_learning.py: a 3x3 conv and a ReLU,
+the block (GN after W_z), then a 1x1 head; Adam, lr 3e-3, batch 16, 300 steps. After each step,
+the fraction of pairs (i, j) of the batch with w_f . [theta_i, phi_j] > 0. "Every pair off"
+counts the seeds where that fraction was 0 at some step, where no gradient reaches theta, phi,
+g or w_f. The error is the mean squared error on 128 held-out images.
 """
 
 import argparse
+import os
 import statistics
+import sys
 
 import torch
 from torch import nn
 
 from nl_detectron.layers import NonLocalBlock2d
-from nl_detectron.layers.nonlocal_ops import pairwise_weights
 
-SIZE, CHANNELS = 12, 32
-
-
-def marked_batch(generator, num_images):
-    """One marked pixel per image (channel 0) holds a value in [-1, 1] (channel 1); noise else."""
-    x = torch.zeros(num_images, 4, SIZE, SIZE)
-    value = torch.rand(num_images, generator=generator) * 2 - 1
-    where = torch.randint(0, SIZE * SIZE, (num_images,), generator=generator)
-    images = torch.arange(num_images)
-    x[images, 0, where // SIZE, where % SIZE] = 1.0
-    x[images, 1, where // SIZE, where % SIZE] = value
-    x[:, 2:] = torch.randn(num_images, 2, SIZE, SIZE, generator=generator)
-    return x, value.view(num_images, 1, 1, 1).expand(num_images, 1, SIZE, SIZE)
+# The task, the net and its training are the test's (tests/layers/test_nonlocal_learning.py).
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.layers.test_nonlocal_learning import (  # noqa: E402
+    CHANNELS,
+    lowest_pairs_on_and_error,
+    marked_batch,
+    train_and_evaluate,
+)
 
 
 def _theta_phi_std(std):
@@ -60,39 +56,14 @@ INITS = {
 }
 
 
-@torch.no_grad()
-def pairs_on(block, x):
-    theta, phi, _ = block.embed(x)
-    weights = pairwise_weights(theta, phi, block.mode, concat_weight=block._concat_weight())
-    return (weights > 0).float().mean().item()
-
-
-def run(init, seed, steps=300):
-    """Returns (lowest fraction of pairs on over the steps, held-out error)."""
+def run(init, seed):
+    """Returns (lowest fraction of pairs on over the 300 steps, held-out error)."""
     torch.manual_seed(seed)
-    block = (
-        nn.Identity()
-        if init is None
-        else NonLocalBlock2d(CHANNELS, mode="concatenation", norm="GN")
-    )
-    if init is not None:
-        init(block)
-    stem = nn.Sequential(nn.Conv2d(4, CHANNELS, 3, padding=1), nn.ReLU())
-    net = nn.Sequential(stem, block, nn.Conv2d(CHANNELS, 1, 1))
-    optimizer = torch.optim.Adam(net.parameters(), lr=3e-3)
-    generator = torch.Generator().manual_seed(seed)
-    lowest = 1.0
-    for _ in range(steps):
-        x, target = marked_batch(generator, 16)
-        loss = (net(x) - target).square().mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        if init is not None:
-            lowest = min(lowest, pairs_on(block, stem(x)))
-    with torch.no_grad():
-        x, target = marked_batch(torch.Generator().manual_seed(1000), 256)
-        return lowest, (net(x) - target).square().mean().item()
+    if init is None:
+        return None, train_and_evaluate(nn.Identity(), marked_batch, steps=300, seed=seed)
+    block = NonLocalBlock2d(CHANNELS, mode="concatenation", norm="GN")
+    init(block)
+    return lowest_pairs_on_and_error(block, seed)
 
 
 def main():
