@@ -8,7 +8,8 @@ that needs the block: every pixel must output the value stored at one marked pix
 
 The task, net and training of tests/layers/test_nonlocal_learning.py: a 3x3 conv and a ReLU,
 the block (GN after W_z), then a 1x1 head; Adam, lr 3e-3, batch 16, 300 steps. After each step,
-the fraction of pairs (i, j) of the batch with w_f . [theta_i, phi_j] > 0. "Every pair off"
+the fraction of pairs (i, j) of the batch with w_f . [theta_i, phi_j] > 0, and the same for the
+first batch before any step. "Every pair off"
 counts the seeds where that fraction was 0 at some step, where no gradient reaches theta, phi,
 g or w_f. The error is the mean squared error on 128 held-out images.
 """
@@ -29,6 +30,7 @@ from tests.layers.test_nonlocal_learning import (  # noqa: E402
     CHANNELS,
     lowest_pairs_on_and_error,
     marked_batch,
+    pairs_on,
     train_and_evaluate,
 )
 
@@ -56,14 +58,24 @@ INITS = {
 }
 
 
+def pairs_on_at_init(block, seed):
+    """Fraction of pairs on for the first training batch, through the net as it starts."""
+    torch.manual_seed(seed)  # as train_and_evaluate, which builds the net's convs after this
+    net = nn.Sequential(nn.Conv2d(4, CHANNELS, 3, padding=1), nn.ReLU(), block)
+    x, _ = marked_batch(torch.Generator().manual_seed(seed), 16)
+    return pairs_on(net, x)
+
+
 def run(init, seed):
-    """Returns (lowest fraction of pairs on over the 300 steps, held-out error)."""
+    """Returns (fraction of pairs on at init, lowest one over the 300 steps, held-out error)."""
     torch.manual_seed(seed)
     if init is None:
-        return None, train_and_evaluate(nn.Identity(), marked_batch, steps=300, seed=seed)
+        error = train_and_evaluate(nn.Identity(), marked_batch, steps=300, seed=seed)
+        return None, None, error
     block = NonLocalBlock2d(CHANNELS, mode="concatenation", norm="GN")
     init(block)
-    return lowest_pairs_on_and_error(block, seed)
+    at_init = pairs_on_at_init(block, seed)
+    return (at_init, *lowest_pairs_on_and_error(block, seed))
 
 
 def main():
@@ -73,20 +85,21 @@ def main():
     seeds = range(args.seeds)
     print(f"Command: python benchmarks/concatenation_init.py --seeds {args.seeds}\n")
     print(
-        "| init of the concatenation block | seeds with every pair off at some step | "
-        "error, mean (min - max) |"
+        "| init of the concatenation block | pairs on at init, seeds' lowest - highest | "
+        "seeds with every pair off at some step | error, mean (min - max) |"
     )
-    print("|---|---|---|")
+    print("|---|---|---|---|")
     for name, init in [*INITS.items(), ("no block", None)]:
         results = [run(init, seed) for seed in seeds]
-        errors = [error for _, error in results]
-        off = (
-            "-"
-            if init is None
-            else f"{sum(lowest == 0 for lowest, _ in results)} of {len(results)}"
-        )
+        errors = [error for _, _, error in results]
+        if init is None:
+            at_init = off = "-"
+        else:
+            first = [fraction for fraction, _, _ in results]
+            at_init = f"{min(first):.0%} - {max(first):.0%}"
+            off = f"{sum(lowest == 0 for _, lowest, _ in results)} of {len(results)}"
         print(
-            f"| {name} | {off} | {statistics.mean(errors):.3f} "
+            f"| {name} | {at_init} | {off} | {statistics.mean(errors):.3f} "
             f"({min(errors):.3f} - {max(errors):.3f}) |",
             flush=True,
         )
