@@ -121,12 +121,12 @@ class NonLocalBlock2d(nn.Module):
         The pre-activation is a_i + b_j with a_i = w_theta . (W_theta x_i + bias_theta) (w_f's
         halves w_theta, w_phi; b_j alike). With random W_theta and W_phi on a non-negative x
         (after a ReLU) it is dominated by a random projection of x's mean, so its sign is the
-        same for nearly every pair and a coin flip per init: all pairs can start off, where no
+        same for most pairs and a coin flip per init: all pairs can start off, where no
         gradient reaches theta, phi, g or w_f. So W_theta and W_phi start at zero (they still
         get gradients through w_f, which keeps PyTorch's default init) and their biases lie
         along w_theta and w_phi, giving a_i = b_j = 1/2. f / N is then 1/N, the uniform weights
-        the softmax modes start from. README.md, "Every pairwise function trains", has the
-        measurements.
+        the softmax modes start near. README.md, "The concatenation starts with every pair on",
+        has the measurements.
         """
         w = self.concat_project.weight.reshape(2, self.inter_channels)
         for conv, w_half in zip((self.theta, self.phi), w):
