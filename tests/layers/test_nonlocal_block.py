@@ -141,8 +141,9 @@ def test_paper_parts_and_shapes():
 def test_concatenation_starts_with_every_pair_on(seed, subsampling):
     """
     Whatever the input's scale and mean (non-negative, as after a ReLU), f(x_i, x_j) = 1 for
-    every pair at init, so f / N is 1/N, and gradients reach theta, phi, g and w_f. With theta
-    and phi at std 0.01 instead, every pair starts off for some of these inputs.
+    every pair at init, so f / N is 1/N, and gradients reach theta, phi, g and w_f. (With the
+    earlier init, theta and phi at std 0.01, every case fails: which pairs are on depends on the
+    seed and the input.)
     """
     torch.manual_seed(seed)
     block = NonLocalBlock2d(16, mode="concatenation", **subsampling).double()
