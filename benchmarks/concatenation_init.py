@@ -28,6 +28,7 @@ from nl_detectron.layers import NonLocalBlock2d
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from tests.layers.test_nonlocal_learning import (  # noqa: E402
     CHANNELS,
+    build_net,
     lowest_pairs_on_and_error,
     marked_batch,
     pairs_on,
@@ -60,10 +61,8 @@ INITS = {
 
 def pairs_on_at_init(block, seed):
     """Fraction of pairs on for the first training batch, through the net as it starts."""
-    torch.manual_seed(seed)  # as train_and_evaluate, which builds the net's convs after this
-    net = nn.Sequential(nn.Conv2d(4, CHANNELS, 3, padding=1), nn.ReLU(), block)
-    x, _ = marked_batch(torch.Generator().manual_seed(seed), 16)
-    return pairs_on(net, x)
+    x, _ = marked_batch(torch.Generator().manual_seed(seed), 16)  # train_and_evaluate's first
+    return pairs_on(build_net(block, seed), x)
 
 
 def run(init, seed):

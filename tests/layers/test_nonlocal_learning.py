@@ -38,15 +38,20 @@ def marked_batch(generator, num_images):
     return x, value.view(num_images, 1, 1, 1).expand(num_images, 1, SIZE, SIZE)
 
 
+def build_net(block, seed):
+    """A 3x3 conv and a ReLU, ``block``, then a 1x1 head; the convs drawn after seeding."""
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv2d(4, CHANNELS, 3, padding=1), nn.ReLU(), block, nn.Conv2d(CHANNELS, 1, 1)
+    )
+
+
 def train_and_evaluate(block, batch=offset_batch, steps=200, seed=0, after_step=None):
     """
     Mean squared error on held-out images after ``steps`` Adam steps. ``after_step(net, x)``,
     if given, sees the net and the step's batch after each step.
     """
-    torch.manual_seed(seed)
-    net = nn.Sequential(
-        nn.Conv2d(4, CHANNELS, 3, padding=1), nn.ReLU(), block, nn.Conv2d(CHANNELS, 1, 1)
-    )
+    net = build_net(block, seed)
     optimizer = torch.optim.Adam(net.parameters(), lr=3e-3)
     generator = torch.Generator().manual_seed(seed)
     for _ in range(steps):
