@@ -82,7 +82,7 @@ def load_config(config_file, opts=()):
     A config ready to freeze: detectron2's defaults, ``MODEL.NONLOCAL``, the file, then ``opts``
     (``[KEY, VALUE, ...]``). A CUDA device asked for where there is none falls back to the CPU.
     """
-    if str(config_file).endswith(".py"):
+    if is_lazy_file(config_file):
         raise ValueError(
             f"{config_file} is a Python (LazyConfig) config: train and evaluate it with "
             "tools/lazyconfig_train_net.py. train_net.py takes YAML configs (README, 'LazyConfig')."
@@ -121,14 +121,19 @@ def load_any_config(config_file, opts=()):
     overrides (``load_lazy_config``), or a YAML one with ``KEY VALUE`` overrides
     (``load_config``).
     """
-    if str(config_file).endswith(".py"):
+    if is_lazy_file(config_file):
         return load_lazy_config(config_file, opts)
     return load_config(config_file, opts)
 
 
 def cpu_overrides(config_file):
     """The overrides that put the model of ``config_file`` (YAML or Python) on the CPU."""
-    return ["train.device=cpu"] if str(config_file).endswith(".py") else ["MODEL.DEVICE", "cpu"]
+    return ["train.device=cpu"] if is_lazy_file(config_file) else ["MODEL.DEVICE", "cpu"]
+
+
+def is_lazy_file(config_file):
+    """Whether ``config_file`` is a Python (LazyConfig) config: by its suffix, as detectron2's."""
+    return str(config_file).endswith(".py")
 
 
 def is_lazy(cfg):
