@@ -19,7 +19,7 @@ from detectron2.data.detection_utils import read_image
 from detectron2.export import TracingAdapter
 from detectron2.modeling.meta_arch import GeneralizedRCNN, RetinaNet
 
-from .predictor import build_predictor, test_dataset_name
+from .predictor import build_predictor, model_input, test_dataset_name
 
 FORMATS = ("torchscript", "onnx")
 METHODS = ("tracing",)
@@ -58,11 +58,7 @@ def check_exportable(model, fmt):
 
 def sample_tensor(predictor, image_path):
     """The exported function's input for the image file: (3, H, W) float32, resized."""
-    image = read_image(image_path, format="BGR")
-    if predictor.input_format == "RGB":
-        image = image[:, :, ::-1]
-    resized = predictor.aug.get_transform(image).apply_image(image)
-    return torch.as_tensor(np.ascontiguousarray(resized.transpose(2, 0, 1)).astype("float32"))
+    return model_input(predictor, read_image(image_path, format="BGR"))
 
 
 def output_names(adapter):

@@ -111,13 +111,25 @@ class LazyPredictor:
             dict: the model's output for the image, at its size.
         """
         with torch.no_grad():
-            if self.input_format == "RGB":
-                original_image = original_image[:, :, ::-1]
             height, width = original_image.shape[:2]
-            image = self.aug.get_transform(original_image).apply_image(original_image)
-            image = torch.as_tensor(image.astype("float32").transpose(2, 0, 1))
-            inputs = {"image": image.to(self.cfg.train.device), "height": height, "width": width}
-            return self.model([inputs])[0]
+            image = model_input(self, original_image).to(self.cfg.train.device)
+            return self.model([{"image": image, "height": height, "width": width}])[0]
+
+
+def model_input(predictor, original_image):
+    """
+    The image as ``predictor``'s model takes it, as ``DefaultPredictor`` makes it.
+
+    Args:
+        predictor: a ``DefaultPredictor`` or ``LazyPredictor``.
+        original_image: (H, W, 3) uint8, BGR.
+    Returns:
+        (3, H', W') float32: channels in the model's order, resized by ``predictor.aug``.
+    """
+    if predictor.input_format == "RGB":
+        original_image = original_image[:, :, ::-1]
+    image = predictor.aug.get_transform(original_image).apply_image(original_image)
+    return torch.as_tensor(np.ascontiguousarray(image.transpose(2, 0, 1)).astype("float32"))
 
 
 def test_dataset_name(cfg):
