@@ -38,7 +38,7 @@ setup(
     # dev: what `make test` and `make lint` use; export: tools/export_model.py --format onnx and
     # nl_deploy's ONNX runtime (setup_env.py installs both).
     extras_require={
-        "dev": ["pytest>=7", "pytest-timeout>=2", "ruff==0.17.6"],
+        "dev": ["pytest>=7", "pytest-timeout>=2", "hypothesis>=6.100", "ruff==0.17.6"],
         "export": ["onnx>=1.14", "onnxruntime>=1.16"],
     },
 )

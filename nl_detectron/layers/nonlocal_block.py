@@ -1,4 +1,5 @@
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from detectron2.layers import FrozenBatchNorm2d, get_norm
@@ -17,6 +18,28 @@ IMPLS = ("bounded", "naive")
 # paper's y_i = 1/C(x^) sum_j f(x_i, x^_j) g(x^_j)); "embedding" pools phi(x) and g(x) (mmcv's
 # NonLocal2d and AlexHex7's Non-local_pytorch), for weights trained there.
 SUB_SAMPLE_AT = ("input", "embedding")
+
+
+def subsample(x):
+    """
+    The 2x2 max-pool of the phi and g paths, applied only along the sides that have 2 or more
+    positions: a side of 1 (a res5 map of an image of 32 px or less, a C4 res4 map of a narrow
+    crop, a small keypoint RoI) is kept as it is, since pooling it would leave no key position
+    at all. Odd sides of 3 or more keep the official code's floor (5 -> 2), so every map that
+    the official code accepts is pooled exactly as there.
+
+    Args:
+        x: (N, C, H, W)
+    Returns:
+        (N, C, H', W') with H' = H // 2 if H >= 2 else H, W' likewise.
+    """
+    kernel = tuple(2 if side >= 2 else 1 for side in x.shape[-2:])
+    return F.max_pool2d(x, kernel_size=kernel)
+
+
+def subsampled_size(h, w):
+    """The (H', W') of ``subsample`` for an (H, W) map."""
+    return tuple(side // 2 if side >= 2 else side for side in (h, w))
 
 
 class NonLocalBlock2d(nn.Module):
@@ -50,7 +73,8 @@ class NonLocalBlock2d(nn.Module):
             mode (str): the pairwise function f: "embedded_gaussian" (softmax of
                 theta_i . phi_j), "gaussian" (softmax of x_i . x_j), "dot_product"
                 (theta_i . phi_j / N) or "concatenation" (ReLU(w_f . [theta_i, phi_j]) / N).
-            sub_sample (bool): 2x2 max-pool the phi and g paths (the paper's setting).
+            sub_sample (bool): 2x2 max-pool the phi and g paths (the paper's setting), along the
+                sides of 2 or more positions only; see ``subsample``.
             sub_sample_at (str): "input" (pool x, then the phi and g convs: the official code)
                 or "embedding" (pool phi(x) and g(x): mmcv, AlexHex7); see ``SUB_SAMPLE_AT``.
             norm (str): norm after W_z, a name for detectron2's ``get_norm``: "" (none), "BN",
@@ -93,7 +117,7 @@ class NonLocalBlock2d(nn.Module):
             self.concat_project = nn.Conv2d(2 * inter_channels, 1, kernel_size=1, bias=False)
         self.out = nn.Conv2d(inter_channels, in_channels, kernel_size=1)
         self.norm = get_norm(norm, in_channels) if norm else None
-        self.pool = nn.MaxPool2d(kernel_size=2) if sub_sample else None
+        self.sub_sample = sub_sample
         self._init_weights()
 
     def _init_weights(self):
@@ -141,16 +165,22 @@ class NonLocalBlock2d(nn.Module):
             theta (N, H*W, D), phi (N, S, D), g (N, S, C'), channels last and contiguous;
             S = H*W, or (H//2)*(W//2) with subsampling; D = C' (or C for "gaussian").
         """
-        pool_input = self.pool is not None and self.sub_sample_at == "input"
-        x_hat = self.pool(x) if pool_input else x  # the positions j
+        pool_input = self.sub_sample and self.sub_sample_at == "input"
+        x_hat = subsample(x) if pool_input else x  # the positions j
         if self.mode == "gaussian":
             theta, phi = x, x_hat
         else:
             theta, phi = self.theta(x), self.phi(x_hat)
         g = self.g(x_hat)
-        if self.pool is not None and not pool_input:
-            phi, g = self.pool(phi), self.pool(g)
-        return tuple(t.flatten(2).transpose(1, 2).contiguous() for t in (theta, phi, g))
+        if self.sub_sample and not pool_input:
+            phi, g = subsample(phi), subsample(g)
+        # Not .contiguous(): an empty batch (a keypoint head given no box) counts as contiguous
+        # whatever its strides, and SDPA's fused kernels refuse a last dim of stride != 1; this
+        # is recorded in a trace too, so an exported model takes zero boxes as well.
+        return tuple(
+            t.flatten(2).transpose(1, 2).clone(memory_format=torch.contiguous_format)
+            for t in (theta, phi, g)
+        )
 
     def forward(self, x):
         """
@@ -179,7 +209,8 @@ class NonLocalBlock2d(nn.Module):
             x: (N, C, H, W) the block's input.
             queries: (K, 2) integer (row, column) positions in x's grid.
         Returns:
-            (N, K, H', W'): H' x W' is the grid of j (H // 2 x W // 2 with subsampling).
+            (N, K, H', W'): H' x W' is the grid of j, ``subsampled_size(H, W)`` with
+            subsampling.
         """
         queries = torch.as_tensor(queries, dtype=torch.long, device=x.device).reshape(-1, 2)
         n, _, h, w = x.shape
@@ -190,16 +221,14 @@ class NonLocalBlock2d(nn.Module):
         weights = pairwise_weights(
             theta, phi, self.mode, concat_weight=self._concat_weight(), scale=self.scale
         )
-        grid = (h // 2, w // 2) if self.pool is not None else (h, w)
+        grid = subsampled_size(h, w) if self.sub_sample else (h, w)
         return weights.reshape(n, len(queries), *grid)
 
     def _concat_weight(self):
         return self.concat_project.weight if self.mode == "concatenation" else None
 
     def extra_repr(self):
-        pool = (
-            f"sub_sample_at={self.sub_sample_at}" if self.pool is not None else "sub_sample=False"
-        )
+        pool = f"sub_sample_at={self.sub_sample_at}" if self.sub_sample else "sub_sample=False"
         return (
             f"mode={self.mode}, inter_channels={self.inter_channels}, {pool}, "
             f"scale={self.scale:.4g}, impl={self.impl}"
