@@ -31,7 +31,11 @@ def add_nonlocal_config(cfg):
     cfg.MODEL.NONLOCAL.MODE = "embedded_gaussian"
     # Channels of theta, phi and g. None: half of the block's input channels, as in the paper.
     cfg.MODEL.NONLOCAL.INTER_CHANNELS = None
-    # 2x2 max-pool subsampling of the phi and g paths (paper, Sec. 3.3).
+    # 2x2 max-pool subsampling of the phi and g paths (paper, Sec. 3.3). It pools only the sides
+    # of 2 or more positions: a side of 1 (res5 of a 32-pixel image, a narrow C4 crop, a small
+    # keypoint RoI) stays as it is, where a 2x2 pool would leave no key position at all. Odd
+    # sides of 3 or more keep the official code's floor (5 -> 2), so every map the official code
+    # accepts is pooled exactly as there (nl_detectron/layers/nonlocal_block.py, subsample).
     cfg.MODEL.NONLOCAL.SUB_SAMPLE = True
     # Where that max-pool goes: "input" pools x before the phi and g convs, as the official code
     # (video-nonlocal-net lib/models/nonlocal_helper.py: MaxPool, then the phi and g ConvNd) and
