@@ -82,9 +82,17 @@ def _annotation_problem(ann, images, categories):
     """What is wrong with one annotation: "fatal: ...", "harmless: ..." or None."""
     if not isinstance(ann, dict):
         return f"fatal: an annotation must be a JSON object, got {ann!r:.80}"
-    for key in ("id", "image_id", "category_id", "bbox"):
+    # Every field COCO requires of an annotation but "segmentation" (box-only datasets leave it
+    # out, and detectron2 trains boxes without it); pycocotools' evaluation reads "area" and
+    # "iscrowd" of every annotation, so a file without them would fail after training.
+    for key in ("id", "image_id", "category_id", "bbox", "area", "iscrowd"):
         if key not in ann:
-            return f"fatal: missing key {key!r}"
+            return f"fatal: missing key {key!r} (COCO requires it of every annotation)"
+    for key in ("image_id", "category_id"):
+        if not _is_int(ann[key]):
+            return f"fatal: {key!r} must be an int, got {ann[key]!r:.80}"
+    if not _is_number(ann["area"]) or ann["area"] < 0:
+        return f"fatal: 'area' must be a finite number >= 0, got {ann['area']!r:.80}"
     if ann["image_id"] not in images:
         return f"fatal: image_id {ann['image_id']!r} is not among the images"
     if ann["category_id"] not in categories:
@@ -95,7 +103,7 @@ def _annotation_problem(ann, images, categories):
     bbox = ann["bbox"]
     if not (isinstance(bbox, list) and len(bbox) == 4 and all(_is_number(v) for v in bbox)):
         return f"fatal: 'bbox' must be 4 finite numbers [x, y, w, h], got {bbox!r:.80}"
-    if ann.get("iscrowd", 0) not in (0, 1):
+    if ann["iscrowd"] not in (0, 1) or isinstance(ann["iscrowd"], float):
         return f"fatal: 'iscrowd' must be 0 or 1, got {ann['iscrowd']!r}"
     if "keypoints" in ann:
         num_keypoints = categories[ann["category_id"]]
@@ -118,6 +126,9 @@ def _annotation_problem(ann, images, categories):
     return None
 
 
+SINGULAR = {"images": "image", "annotations": "annotation", "categories": "category"}
+
+
 def _check_entries(entries, key, json_file, check):
     """
     Check each entry of ``coco[key]`` with ``check(entry) -> problem``, and for duplicate ids.
@@ -128,7 +139,8 @@ def _check_entries(entries, key, json_file, check):
     seen, dropped = set(), []
     for position, entry in enumerate(entries):
         entry_id = entry.get("id") if isinstance(entry, dict) else None
-        name = f"{key[:-1]} id {entry_id!r}" if entry_id is not None else f"{key[:-1]} #{position}"
+        kind = SINGULAR[key]
+        name = f"{kind} id {entry_id!r}" if entry_id is not None else f"{kind} #{position}"
         if isinstance(entry, dict) and "id" in entry:
             if not _is_int(entry_id):
                 raise DatasetError(f"{json_file}: {name}: 'id' must be an int")
@@ -148,7 +160,7 @@ def _image_problem(image):
         return f"fatal: an image must be a JSON object, got {image!r:.80}"
     for key in ("id", "file_name", "height", "width"):
         if key not in image:
-            return f"fatal: missing key {key!r}"
+            return f"fatal: missing key {key!r} (COCO requires it of every image)"
     if not isinstance(image["file_name"], str):
         return f"fatal: 'file_name' must be a string, got {image['file_name']!r}"
     for key in ("height", "width"):
@@ -162,7 +174,9 @@ def _category_problem(category):
         return f"fatal: a category must be a JSON object, got {category!r:.80}"
     for key in ("id", "name"):
         if key not in category:
-            return f"fatal: missing key {key!r}"
+            return f"fatal: missing key {key!r} (COCO requires it of every category)"
+    if not isinstance(category["name"], str):
+        return f"fatal: 'name' must be a string, got {category['name']!r:.80}"
     keypoints = category.get("keypoints", [])
     if not isinstance(keypoints, list) or not all(isinstance(k, str) for k in keypoints):
         return f"fatal: 'keypoints' must be a list of names, got {keypoints!r:.80}"

@@ -196,6 +196,52 @@ FATAL = [
         lambda c: c["annotations"][0].pop("id"),
         r"annotation #0: missing key 'id'",
     ),
+    # Every field COCO requires, gone or of the wrong type (a raw TypeError or KeyError in
+    # loading or in pycocotools' evaluation otherwise).
+    *[
+        (
+            f"image_without_{key}",
+            lambda c, key=key: c["images"][1].pop(key),
+            rf"image (id \d+|#1): missing key '{key}' \(COCO requires it of every image\)",
+        )
+        for key in ("id", "file_name", "height", "width")
+    ],
+    *[
+        (
+            f"annotation_without_{key}",
+            lambda c, key=key: c["annotations"][1].pop(key),
+            rf"annotation (id \d+|#1): missing key '{key}' \(COCO requires it",
+        )
+        for key in ("image_id", "category_id", "bbox", "area", "iscrowd")
+    ],
+    *[
+        (
+            f"category_without_{key}",
+            lambda c, key=key: c["categories"][0].pop(key),
+            rf"category (id \d+|#0): missing key '{key}' \(COCO requires it",
+        )
+        for key in ("id", "name")
+    ],
+    (
+        "list_image_id",
+        lambda c: c["annotations"][0].update(image_id=[1]),
+        r"annotation id \d+: 'image_id' must be an int, got \[1\]",
+    ),
+    (
+        "dict_category_id",
+        lambda c: c["annotations"][0].update(category_id={}),
+        r"annotation id \d+: 'category_id' must be an int, got \{\}",
+    ),
+    (
+        "string_area",
+        lambda c: c["annotations"][0].update(area="big"),
+        r"annotation id \d+: 'area' must be a finite number >= 0, got 'big'",
+    ),
+    (
+        "number_category_name",
+        lambda c: c["categories"][0].update(name=7),
+        r"category id \d+: 'name' must be a string, got 7",
+    ),
 ]
 
 
