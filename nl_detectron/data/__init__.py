@@ -2,11 +2,14 @@ from .coco_json import DatasetError, register_coco_json
 from .common import SkippingMapDataset
 from .demo_shapes import register_demo_shapes
 from .mapper import CheckedDatasetMapper
+from .on_disk import DatasetNotFoundError, check_datasets_on_disk
 
 __all__ = [
     "CheckedDatasetMapper",
     "DatasetError",
+    "DatasetNotFoundError",
     "SkippingMapDataset",
+    "check_datasets_on_disk",
     "register_coco_json",
     "register_demo_shapes",
 ]

@@ -33,6 +33,8 @@ KEYPOINT_CONNECTION_RULES = [
 GENERATOR_VERSION = 1
 # split name: (number of images, seed)
 SPLITS = {"train": (400, 0), "val": (60, 1)}
+# The registered names, generated on first use.
+DEMO_DATASETS = tuple(f"nl_demo_shapes_{split}" for split in SPLITS)
 IMAGE_SIZE = 192
 
 

@@ -1,6 +1,7 @@
 """Training and evaluation entry points shared by tools/train_net.py and the tests."""
 
 import argparse
+import sys
 
 from detectron2.engine import default_argument_parser, default_setup
 from detectron2.evaluation import verify_results
@@ -8,8 +9,8 @@ from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
 from ..checkpoint import SafeCheckpointer
-from ..config import load_config
-from ..data import register_coco_json
+from ..config import is_lazy, load_any_config, load_config
+from ..data import DatasetNotFoundError, check_datasets_on_disk, register_coco_json
 from .trainer import Trainer
 
 
@@ -73,6 +74,38 @@ def register_datasets(args):
     """Register the datasets of ``--dataset`` arguments."""
     for name, json_file, image_root in args.dataset:
         register_coco_json(name, json_file, image_root)
+
+
+def config_datasets(cfg, *, eval_only=False):
+    """``{config key: [dataset names]}`` that a run of ``cfg`` (YAML or Python) reads."""
+    if is_lazy(cfg):
+        loaders = {} if eval_only else {"dataloader.train": cfg.dataloader.get("train")}
+        loaders["dataloader.test"] = cfg.dataloader.get("test")
+        found = {}
+        for key, loader in loaders.items():
+            names = loader.dataset.names if loader is not None else ()
+            found[f"{key}.dataset.names"] = [names] if isinstance(names, str) else list(names)
+        return found
+    found = {} if eval_only else {"DATASETS.TRAIN": list(cfg.DATASETS.TRAIN)}
+    found["DATASETS.TEST"] = list(cfg.DATASETS.TEST)
+    return found
+
+
+def exit_if_datasets_missing(args):
+    """
+    Before any process starts: where a dataset the config names is not on disk (COCO not
+    downloaded, ``DETECTRON2_DATASETS`` not set), print one message naming the file, the layout
+    and where the docs say how to prepare it, and exit with status 2.
+    """
+    cfg = load_any_config(args.config_file, args.opts)
+    try:
+        check_datasets_on_disk(
+            config_datasets(cfg, eval_only=args.eval_only),
+            skip={name for name, _, _ in args.dataset},
+        )
+    except DatasetNotFoundError as e:
+        print(f"{args.config_file}: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def setup(args):
