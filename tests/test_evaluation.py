@@ -58,3 +58,25 @@ def test_coco_evaluation_of_wrong_classes_is_poor(tmp_path):
     evaluator.reset()
     evaluator.process(inputs, outputs)
     assert evaluator.evaluate()["bbox"]["AP"] == pytest.approx(0.0)
+
+
+def test_no_detection_on_any_image_is_ap_0_with_a_warning(tmp_path, caplog):
+    """COCO's evaluation gives precision 0 where a category has ground truth and no detection;
+    detectron2's evaluator stops at NaN instead."""
+    cfg = small_cfg("MODEL.KEYPOINT_ON", True, "TEST.KEYPOINT_OKS_SIGMAS", [0.05, 0.05, 0.05, 0.05])
+    dataset = DatasetCatalog.get("nl_demo_shapes_val")
+    inputs, outputs = _ground_truth_as_predictions(dataset)
+    for out in outputs:
+        out["instances"] = out["instances"][:0]
+    evaluator = build_coco_evaluator(cfg, "nl_demo_shapes_val", str(tmp_path))
+    evaluator.reset()
+    evaluator.process(inputs, outputs)
+    results = evaluator.evaluate()
+    assert set(results) == {"bbox", "segm", "keypoints"}
+    assert all(v == 0.0 for task in results.values() for v in task.values()), results
+    assert "detected nothing on any image" in caplog.text
+    # One detection left: detectron2's evaluation as usual.
+    outputs[0]["instances"] = _ground_truth_as_predictions(dataset[:1])[1][0]["instances"]
+    evaluator.reset()
+    evaluator.process(inputs, outputs)
+    assert 0.0 < evaluator.evaluate()["bbox"]["AP"] < 100.0

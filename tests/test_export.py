@@ -127,11 +127,14 @@ def test_exported_keypoint_rcnn_predicts_the_keypoints_eager_predicts(
     export(KEYPOINT_DEMO, weights, "torchscript", tmp_path)
     predictor = build_predictor(load_config(KEYPOINT_DEMO, [*OPTS, "MODEL.WEIGHTS", weights]))
     exported = ExportedModel(str(tmp_path / "model.ts"))
+    detections = 0
     for path in images:
         eager, got = eager_and_exported(predictor, exported, path)
-        assert len(eager) > 0, path
+        assert len(got) == len(eager), path
         assert torch.equal(got.pred_keypoints, eager.pred_keypoints), path
         assert torch.equal(got.pred_boxes.tensor, eager.pred_boxes.tensor), path
+        detections += len(eager)
+    assert detections > 0  # the comparison compared keypoints (score threshold 0)
 
 
 @pytest.mark.slow
@@ -189,3 +192,85 @@ def test_a_missing_sample_image_is_named(tmp_path):
     )  # fmt: skip
     assert result.returncode == 2 and "nothing.png" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _top_scores(predictor, paths):
+    """{path: the highest score of the image's detections (0 without any)}."""
+    scores = {}
+    for path in paths:
+        instances = predictor(read_image(path, format="BGR"))["instances"]
+        scores[path] = instances.scores.max().item() if len(instances) else 0.0
+    return scores
+
+
+@pytest.fixture(scope="module")
+def odd_images(tmp_path_factory):
+    """A 16x16 image, a 32x1000 one and a flat grey one, cut from a validation image."""
+    folder = tmp_path_factory.mktemp("odd")
+    image = cv2.imread(val_image("0002.png"))
+    paths = {
+        "tiny": (cv2.resize(image, (16, 16)), folder / "tiny.png"),
+        "wide": (cv2.resize(image, (1000, 32)), folder / "wide.png"),
+        "grey": (np.full_like(image, 128), folder / "grey.png"),
+    }
+    for picture, path in paths.values():
+        cv2.imwrite(str(path), picture)
+    return {name: str(path) for name, (_, path) in paths.items()}
+
+
+def _export_traced_with_detections_run_without(config, weights, fmt, out, candidates):
+    """
+    Export with a score threshold between two images' top scores, traced on the image above it:
+    the exported model then meets an image with no detection that its trace never saw.
+    Returns (eager predictor at that threshold, exported model, image with, image without).
+    """
+    top = _top_scores(
+        build_predictor(load_config(config, [*OPTS, "MODEL.WEIGHTS", weights])), candidates
+    )
+    with_detections, without = max(top, key=top.get), min(top, key=top.get)
+    assert top[with_detections] > top[without], top
+    threshold = (top[with_detections] + top[without]) / 2
+    opts = [*OPTS, "MODEL.ROI_HEADS.SCORE_THRESH_TEST", str(threshold), "MODEL.WEIGHTS", weights]
+    result = subprocess.run(
+        [sys.executable, os.path.join(REPO_ROOT, "tools", "export_model.py"),
+         "--config-file", config, "--format", fmt, "--sample-image", with_detections,
+         "--output", str(out), *opts],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    exported = ExportedModel(str(out / ("model.ts" if fmt == "torchscript" else "model.onnx")))
+    return build_predictor(load_config(config, opts)), exported, with_detections, without
+
+
+@pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
+def test_exported_mask_rcnn_without_detection_and_on_tiny_and_wide_images(
+    mask_model, images, odd_images, fmt, tmp_path
+):
+    _, weights, _ = mask_model
+    predictor, exported, with_detections, without = _export_traced_with_detections_run_without(
+        DEMO_CONFIG, weights, fmt, tmp_path, [*images, *odd_images.values()]
+    )
+    for path in (with_detections, without, odd_images["tiny"], odd_images["wide"]):
+        eager, got = eager_and_exported(predictor, exported, path)
+        assert len(got) == len(eager) and got.image_size == eager.image_size, path
+        if fmt == "torchscript":
+            assert torch.equal(got.pred_boxes.tensor, eager.pred_boxes.tensor), path
+            assert torch.equal(got.pred_masks, eager.pred_masks), path
+    assert len(exported(read_image(with_detections, format="BGR"))) > 0
+    assert len(exported(read_image(without, format="BGR"))) == 0
+
+
+@pytest.mark.slow
+def test_exported_keypoint_rcnn_without_detection_and_on_tiny_and_wide_images(
+    images, odd_images, keypoint_weights, tmp_path
+):
+    """The NL keypoint head traced with boxes, then given none (the crash of a camera's
+    empty frames)."""
+    predictor, exported, with_detections, without = _export_traced_with_detections_run_without(
+        KEYPOINT_DEMO, keypoint_weights, "torchscript", tmp_path, [*images, *odd_images.values()]
+    )
+    for path in (with_detections, without, odd_images["tiny"], odd_images["wide"]):
+        eager, got = eager_and_exported(predictor, exported, path)
+        assert len(got) == len(eager) and got.image_size == eager.image_size, path
+        assert torch.equal(got.pred_keypoints, eager.pred_keypoints), path
+    assert len(exported(read_image(without, format="BGR"))) == 0

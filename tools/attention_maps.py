@@ -10,6 +10,7 @@ and a colour bar, and all queries side by side in one panel PNG:
 
 import argparse
 import os
+import sys
 
 import cv2
 
@@ -19,7 +20,12 @@ from detectron2.utils.logger import setup_logger
 from nl_detectron.config import is_lazy, load_any_config
 from nl_detectron.engine import config_arguments, register_datasets
 from nl_detectron.predictor import build_predictor
-from nl_detectron.visualization.attention import AttentionMapper, attention_panel, draw_attention
+from nl_detectron.visualization.attention import (
+    AttentionMapper,
+    NoDetectionError,
+    attention_panel,
+    draw_attention,
+)
 
 
 def main(argv=None):
@@ -47,7 +53,11 @@ def main(argv=None):
     predictor = build_predictor(cfg, allow_unsafe_checkpoint=args.allow_unsafe_checkpoint)
     mapper = AttentionMapper(predictor, args.block)
     image = read_image(args.input, format="BGR")
-    queries, heat, _ = mapper(image, args.query, args.top_k)
+    try:
+        queries, heat, _ = mapper(image, args.query, args.top_k)
+    except NoDetectionError as e:
+        print(f"{args.input}: {e}", file=sys.stderr)
+        return 2
     os.makedirs(args.output, exist_ok=True)
     stem = os.path.splitext(os.path.basename(args.input))[0]
     pictures = []
@@ -59,7 +69,8 @@ def main(argv=None):
     path = os.path.join(args.output, f"{stem}_{mapper.block_name}_panel.png")
     cv2.imwrite(path, attention_panel(pictures))
     logger.info(f"Wrote {path} (every query side by side)")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -4,13 +4,22 @@ f(x_i, .) / C(x) over the image, as heat maps in the spirit of the paper's Figur
 with ``NonLocalBlock2d.attention_map`` (the query rows only, never the full matrix).
 """
 
+import logging
+
 import cv2
 import matplotlib
 import numpy as np
 import torch
 import torch.nn.functional as F
+from fvcore.transforms.transform import NoOpTransform
 
 from ..layers import NonLocalBlock2d
+
+logger = logging.getLogger(__name__)
+
+
+class NoDetectionError(ValueError):
+    """Queries were to come from the detections, and there is none."""
 
 
 def nonlocal_blocks(model):
@@ -59,7 +68,15 @@ class AttentionMapper:
             boxes = instances.pred_boxes.tensor[instances.scores.argsort(descending=True)][:top_k]
             queries = ((boxes[:, :2] + boxes[:, 2:]) / 2).numpy()
             if len(queries) == 0:
-                raise ValueError("no detection to take queries from; give query points")
+                raise NoDetectionError(
+                    "the model detected nothing in this image to take query points from; give "
+                    "them with --query X Y (repeatable), or lower the score threshold "
+                    "(MODEL.ROI_HEADS.SCORE_THRESH_TEST)"
+                )
+            if len(queries) < top_k:
+                logger.info(
+                    f"{len(queries)} detections, fewer than --top-k {top_k}: {len(queries)} queries"
+                )
         queries = np.asarray(queries, dtype=np.float64).reshape(-1, 2)
         height, width = image_bgr.shape[:2]
         if ((queries < 0) | (queries >= [width, height])).any():
@@ -88,6 +105,8 @@ class AttentionMapper:
 
     def _resized_size(self, height, width):
         transform = self.predictor.aug.get_transform(np.zeros((height, width, 3), np.uint8))
+        if isinstance(transform, NoOpTransform):  # INPUT.MIN_SIZE_TEST 0: the image as it is
+            return height, width
         return transform.new_h, transform.new_w
 
 

@@ -1,0 +1,87 @@
+"""
+The tools as a user runs them where the model detects nothing, and on a 16x16 and a 32x1000
+image: the NL keypoint model (4 blocks in its head, which then get zero boxes), with seeded
+weights, since no training is needed to detect nothing.
+"""
+
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.helpers import REPO_ROOT, SMALL_IMAGES, command_line
+
+KEYPOINT_DEMO = os.path.join(REPO_ROOT, "configs", "demo", "keypoint_rcnn_R50_NL_shapes.yaml")
+SMALL = command_line(SMALL_IMAGES)
+
+
+def _run(script, *args):
+    result = subprocess.run(
+        [sys.executable, os.path.join(REPO_ROOT, "tools", script), *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=600,
+    )
+    return result.returncode, result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    """{name: path}: a 192x192 textured image, a 16x16 one and a 32x1000 one."""
+    folder = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(0)
+    paths = {}
+    for name, (h, w) in {"any": (192, 192), "tiny": (16, 16), "wide": (32, 1000)}.items():
+        paths[name] = str(folder / f"{name}.png")
+        cv2.imwrite(paths[name], rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+    return paths
+
+
+@pytest.mark.parametrize("size", ["resized", "kept"])
+def test_demo_draws_images_without_detections(images, tmp_path, size):
+    """The issue's command: every frame of a camera without a person in it."""
+    opts = ["INPUT.MIN_SIZE_TEST", "0"] if size == "kept" else []
+    code, log = _run(
+        "demo.py", "--config-file", KEYPOINT_DEMO, "--input", *images.values(),
+        "--output", str(tmp_path), "--confidence-threshold", "1.0", *opts,
+    )  # fmt: skip
+    assert code == 0, log[-3000:]
+    for name, path in images.items():
+        drawn = cv2.imread(str(tmp_path / f"{name}.png"))
+        assert drawn is not None and drawn.shape == cv2.imread(path).shape, name
+
+
+def test_attention_maps_without_detections_says_to_give_queries(images, tmp_path):
+    code, log = _run(
+        "attention_maps.py", "--config-file", KEYPOINT_DEMO, "--input", images["any"],
+        "--output", str(tmp_path), "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "1.0", *SMALL,
+    )  # fmt: skip
+    assert code == 2 and "Traceback" not in log, log[-3000:]
+    assert f"{images['any']}: the model detected nothing" in log and "--query X Y" in log
+    assert not os.listdir(tmp_path)
+
+
+@pytest.mark.parametrize("size", ["resized", "kept"])
+def test_attention_maps_of_tiny_and_wide_images(images, tmp_path, size):
+    opts = ["INPUT.MIN_SIZE_TEST", "0"] if size == "kept" else []
+    for name in ("tiny", "wide"):
+        code, log = _run(
+            "attention_maps.py", "--config-file", KEYPOINT_DEMO, "--input", images[name],
+            "--output", str(tmp_path / name), "--query", "0", "0", "--query", "15", "15", *opts,
+        )  # fmt: skip
+        assert code == 0, log[-3000:]
+        assert len(os.listdir(tmp_path / name)) == 3, name
+
+
+def test_coco_evaluation_without_detections_is_ap_0(tmp_path):
+    code, log = _run(
+        "train_net.py", "--config-file", KEYPOINT_DEMO, "--eval-only", *SMALL,
+        "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "1.0", "OUTPUT_DIR", str(tmp_path),
+    )  # fmt: skip
+    assert code == 0, log[-3000:]
+    assert "the model detected nothing on any image" in log
+    assert "copypaste: 0.0000,0.0000,0.0000,0.0000,0.0000" in log and "nan" not in log
