@@ -3,7 +3,7 @@
 nl_detectron: non-local blocks for detectron2.
 
 torch, torchvision and detectron2 are not in ``install_requires`` (as in detectron2's own
-projects): ``python tools/setup_env.py`` installs or keeps them, see README.md.
+projects): ``python tools/setup_env.py`` installs or keeps them, see docs/install.md.
 """
 
 import importlib.util
@@ -19,9 +19,10 @@ OPENCV = [] if importlib.util.find_spec("cv2") else ["opencv-python-headless>=4.
 setup(
     name="nl_detectron",
     version="0.1.0",
+    license="Apache-2.0",
     description="Non-local Neural Networks (Wang et al., CVPR 2018) for detectron2",
     packages=find_packages(exclude=("tests", "tests.*", "benchmarks", "tools")),
-    python_requires=">=3.8",
+    python_requires=">=3.10",  # tools/setup_env.py MIN_PYTHON: torch 2.11 wheels
     install_requires=[
         "fvcore>=0.1.5,<0.1.6",
         "iopath>=0.1.7,<0.1.10",

@@ -44,7 +44,7 @@ def add_nonlocal_config(cfg):
     cfg.MODEL.NONLOCAL.SUB_SAMPLE_AT = "input"
     # Norm after W_z, whose scale starts at zero so the block starts as the identity. "" means no
     # norm, with W_z itself initialised to zero. GN is our one deliberate deviation from the
-    # official code's BN; README.md, "Why GN", gives the reason.
+    # official code's BN; docs/block.md, "Why GN", gives the reason.
     cfg.MODEL.NONLOCAL.NORM = "GN"
     # Scale the softmax logits by 1/sqrt(D), D the width of the dot product (inter_channels; the
     # input's channels for "gaussian"), as the official code (lib/core/config.py: USE_SCALE =
@@ -53,7 +53,7 @@ def add_nonlocal_config(cfg):
     # non-softmax branch does.
     cfg.MODEL.NONLOCAL.USE_SCALE = True
     # "bounded" (memory bounded: no N x N matrix kept where the mode allows it, which is faster in
-    # most cells of README's benchmark, not all) or "naive" (the formula as written).
+    # most cells of docs/benchmarks.md, not all) or "naive" (the formula as written).
     cfg.MODEL.NONLOCAL.IMPL = "bounded"
     # Per ResNet stage, the indices of the residual blocks that get an NL block right after them.
     # Negative indices count from the end of the stage. The paper's COCO setting: one block right
@@ -89,7 +89,7 @@ def load_config(config_file, opts=()):
     if is_lazy_file(config_file):
         raise ValueError(
             f"{config_file} is a Python (LazyConfig) config: train and evaluate it with "
-            "tools/lazyconfig_train_net.py. train_net.py takes YAML configs (README, 'LazyConfig')."
+            "tools/lazyconfig_train_net.py. train_net.py takes YAML configs (docs/lazyconfig.md)."
         )
     cfg = get_cfg()
     add_nonlocal_config(cfg)

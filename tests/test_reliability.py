@@ -1,5 +1,5 @@
 """
-README's Reliability table, met the way a user meets it: tools/train_net.py on the command line,
+docs/reliability.md's table, met the way a user meets it: tools/train_net.py on the command line,
 with the real data loader and real training steps (the unit tests beside each part stay too).
 """
 

@@ -87,3 +87,16 @@ def test_a_too_old_torch_is_refused_not_replaced(monkeypatch):
         r"nl_detectron needs torch >= 2\.4",
     ):
         setup_env.ensure_torch()
+
+
+def test_a_too_old_python_is_refused_naming_the_version():
+    with pytest.raises(setup_env.SetupError, match=r"Python 3\.9\.18 is too old: .* >= 3\.10"):
+        setup_env.check_python_version((3, 9, 18, "final", 0))
+    setup_env.check_python_version((3, 10, 0, "final", 0))
+
+
+def test_python_requires_is_the_set_ups_minimum():
+    with open(os.path.join(REPO_ROOT, "setup.py")) as f:
+        text = f.read()
+    minimum = ".".join(map(str, setup_env.MIN_PYTHON))
+    assert f'python_requires=">={minimum}"' in text

@@ -49,6 +49,8 @@ D2_REQUIREMENTS = [
     "hydra-core>=1.1",
 ]
 
+# The oldest Python the pinned torch has wheels for (torch 2.11: 3.10 to 3.14).
+MIN_PYTHON = (3, 10)
 MIN_TORCH = (2, 4)  # torch.nn.attention.sdpa_kernel, torch.is_autocast_enabled(device_type)
 
 TORCH_VERSION = """
@@ -205,6 +207,16 @@ def pip(*args):
     return run([sys.executable, "-m", "pip", *args, "--disable-pip-version-check"])
 
 
+def check_python_version(version_info=sys.version_info):
+    if tuple(version_info[:2]) < MIN_PYTHON:
+        found = ".".join(map(str, version_info[:3]))
+        raise SetupError(
+            f"Python {found} is too old: nl_detectron needs Python >= "
+            f"{'.'.join(map(str, MIN_PYTHON))}, the oldest for which PyPI has the torch this "
+            f"set-up installs ({TORCH_PIN[0]}). Run it with a newer python3 (docs/install.md)."
+        )
+
+
 def ensure_torch():
     version = check_python(TORCH_VERSION)
     if version and tuple(int(v) for v in re.findall(r"\d+", version)[:2]) < MIN_TORCH:
@@ -354,6 +366,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     log(f"python: {sys.executable} ({sys.version.split()[0]})")
     try:
+        check_python_version()
         ensure_torch()
         ensure_detectron2(args.wheel_dir, rebuild=args.rebuild_detectron2)
         ensure_nl_detectron()

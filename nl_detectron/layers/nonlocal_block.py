@@ -149,7 +149,7 @@ class NonLocalBlock2d(nn.Module):
         gradient reaches theta, phi, g or w_f. So W_theta and W_phi start at zero (they still
         get gradients through w_f, which keeps PyTorch's default init) and their biases lie
         along w_theta and w_phi, giving a_i = b_j = 1/2. f / N is then 1/N, the uniform weights
-        the softmax modes start near. README.md, "The concatenation starts with every pair on",
+        the softmax modes start near. docs/block.md, "The concatenation starts with every pair on",
         has the measurements.
         """
         w = self.concat_project.weight.reshape(2, self.inter_channels)

@@ -172,7 +172,7 @@ def nonlocal_resnet(
             the residual blocks that get an NL block right after them (negative: from the end).
             None: the paper's COCO setting, ``{"res4": [-2]}``.
         inter_channels, mode, sub_sample, sub_sample_at, norm, use_scale, impl: the keys of
-            ``MODEL.NONLOCAL`` of the same names (README, "Configuration").
+            ``MODEL.NONLOCAL`` of the same names (README.md, "Configuring the block").
     Returns:
         ResNet: ``resnet``, changed in place.
     """

@@ -1,0 +1,125 @@
+"""
+The docs hold: every relative link and #anchor in every markdown file resolves, every repository
+path they name exists, and every `python tools/X.py ...` (or benchmarks/) command in a code block
+is accepted by that script's argument parser (parsed only, not run).
+"""
+
+import argparse
+import glob
+import os
+import re
+import runpy
+import shlex
+import sys
+
+import pytest
+
+from tests.helpers import REPO_ROOT
+
+MARKDOWN = sorted(
+    os.path.relpath(p, REPO_ROOT)
+    for p in glob.glob(os.path.join(REPO_ROOT, "**", "*.md"), recursive=True)
+    if not os.path.relpath(p, REPO_ROOT).startswith(("build", "output", "datasets", "."))
+)
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+CODE_SPAN = re.compile(r"`([^`\n]+)`")
+FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.S | re.M)
+REPO_DIRS = ("configs/", "tools/", "nl_detectron/", "nl_deploy/", "tests/", "benchmarks/", "docs/")
+
+
+def _text(path):
+    with open(os.path.join(REPO_ROOT, path)) as f:
+        return f.read()
+
+
+def _anchors(path):
+    """GitHub's anchors of the file's headings: lower case, punctuation dropped, spaces to -."""
+    anchors = set()
+    for heading in re.findall(r"^#+ (.+)$", FENCE.sub("", _text(path)), re.M):
+        slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        anchors.add(slug)
+    return anchors
+
+
+def test_the_docs_are_found():
+    assert {"README.md", "docs/install.md", "docs/reliability.md"} <= set(MARKDOWN)
+
+
+@pytest.mark.parametrize("page", MARKDOWN)
+def test_relative_links_and_anchors_resolve(page):
+    folder = os.path.dirname(page)
+    for target in LINK.findall(FENCE.sub("", _text(page))):
+        if re.match(r"[a-z]+:", target):  # https:, mailto:
+            continue
+        path, _, anchor = target.partition("#")
+        resolved = os.path.normpath(os.path.join(folder, path)) if path else page
+        assert os.path.exists(os.path.join(REPO_ROOT, resolved)), f"{page}: {target}"
+        if anchor:
+            assert resolved.endswith(".md"), f"{page}: {target}"
+            assert anchor in _anchors(resolved), f"{page}: {target}: no heading #{anchor}"
+
+
+def _named_paths(text):
+    """Repository paths in code spans and code blocks: tokens under one of REPO_DIRS, without
+    wildcards or placeholders; a test id's '::' part dropped."""
+    for span in CODE_SPAN.findall(text) + FENCE.findall(text):
+        for token in re.split(r"[\s,()\"'=]+", span):
+            token = token.split("::")[0].rstrip(".:;")
+            if token.startswith(REPO_DIRS) and not re.search(r"[*{}<>$]|\.\.\.", token):
+                yield token
+
+
+@pytest.mark.parametrize("page", MARKDOWN)
+def test_named_repository_paths_exist(page):
+    missing = [
+        p for p in _named_paths(_text(page)) if not os.path.exists(os.path.join(REPO_ROOT, p))
+    ]
+    assert not missing, f"{page} names paths that do not exist: {missing}"
+
+
+def _commands(text):
+    """``python tools/X.py ...`` / ``python benchmarks/X.py ...`` lines of the code blocks, with
+    their continuation lines joined, leading VAR=value assignments and comments dropped."""
+    for block in FENCE.findall(text):
+        for command in block.replace("\\\n", " ").splitlines():
+            words = shlex.split(command, comments=True)
+            while words and re.fullmatch(r"[A-Z_]+=\S*", words[0]):
+                words = words[1:]
+            if len(words) >= 2 and words[0] in ("python", "python3"):
+                if words[1].startswith(("tools/", "benchmarks/")) and words[1].endswith(".py"):
+                    yield words[1], words[2:]
+
+
+COMMANDS = sorted(
+    {(page, script, tuple(args)) for page in MARKDOWN for script, args in _commands(_text(page))}
+)
+
+
+class _Parsed(Exception):
+    pass
+
+
+def test_commands_are_found():
+    scripts = {script for _, script, _ in COMMANDS}
+    assert {"tools/train_net.py", "tools/demo.py", "tools/attention_maps.py"} <= scripts
+
+
+@pytest.mark.parametrize(
+    "page, script, args", COMMANDS, ids=[f"{p}:{s}:{i}" for i, (p, s, _) in enumerate(COMMANDS)]
+)
+def test_documented_command_is_accepted_by_the_scripts_parser(page, script, args, monkeypatch):
+    """The script runs as __main__ until its parser returns: the parse is the test."""
+    original = argparse.ArgumentParser.parse_args
+
+    def parse_and_stop(self, args=None, namespace=None):
+        original(self, args, namespace)
+        raise _Parsed
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", parse_and_stop)
+    monkeypatch.setattr(sys, "argv", [script, *args])
+    monkeypatch.chdir(REPO_ROOT)
+    with pytest.raises(_Parsed):
+        try:
+            runpy.run_path(os.path.join(REPO_ROOT, script), run_name="__main__")
+        except SystemExit as e:
+            pytest.fail(f"{page}: python {script} {shlex.join(args)}: the parser exited ({e.code})")
