@@ -2,12 +2,16 @@
 An NL config against its baseline twin (the same config with detectron2's own backbone and
 keypoint head), trained with identical settings over several seeds, as one table: AP per task,
 seconds per iteration, peak memory, parameters and FLOPs, each as mean and spread over the seeds,
-and NL minus baseline. ``tools/compare_twins.py`` is its command line.
+and each variant minus the baseline as the mean of the per-seed differences with its 95%
+confidence interval. Variants are named sets of overrides of the NL config ("NL" alone by
+default), all compared with the one baseline. ``tools/compare_twins.py`` is its command line.
 """
 
 import json
 import math
 import os
+import re
+import shlex
 import statistics
 import subprocess
 import sys
@@ -15,11 +19,14 @@ import sys
 import torch
 
 from .analysis import baseline_twin, compare_with_baseline, lazy_baseline_twin
-from .config import add_nonlocal_config, is_lazy
+from .config import add_nonlocal_config, is_lazy, load_any_config
 from .report import flatten_results
+from .stats import paired_difference
 from .visualization.curves import plot_curves
 
-VARIANTS = ("baseline", "NL")
+BASELINE = "baseline"
+# The variants compared with the baseline when none is given: the NL config as it is.
+DEFAULT_VARIANTS = {"NL": []}
 # The summary metrics of each task put in the table, in this order.
 TABLE_METRICS = ("AP", "AP50", "AP75")
 
@@ -58,30 +65,65 @@ _cfg = LazyConfig.apply_overrides(LazyConfig.load({config_file!r}), {opts!r})
 """
 
 
-def write_twin_configs(cfg, output_dir, config_file, opts=()):
+def parse_variants(pairs):
     """
-    Write the config file of each twin of ``cfg`` (loaded from ``config_file`` with ``opts``)
-    into ``output_dir``.
+    ``--variant NAME OVERRIDES`` pairs -> {name: [override tokens]} (OVERRIDES split as a shell
+    splits them; "" for the config as it is). None or [] gives ``DEFAULT_VARIANTS``.
+    """
+    if not pairs:
+        return dict(DEFAULT_VARIANTS)
+    variants = {}
+    for name, overrides in pairs:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or name == BASELINE:
+            raise ValueError(
+                f"--variant name {name!r}: use letters, digits, '_', '.' or '-', and not "
+                f"{BASELINE!r} (the baseline twin is always run)"
+            )
+        if name in variants:
+            raise ValueError(f"--variant name {name!r} is given twice")
+        variants[name] = shlex.split(overrides)
+    return variants
+
+
+def write_variant_configs(cfg, output_dir, config_file, opts=(), variants=None):
+    """
+    Write the config file of the baseline twin of ``cfg`` (loaded from ``config_file`` with
+    ``opts``) and of each variant (``cfg`` with the variant's overrides) into ``output_dir``.
+    A file already there with other contents is refused: its runs were made with another config.
 
     Returns:
-        dict: variant -> config file.
+        dict: name -> config file, the baseline first.
     """
+    variants = DEFAULT_VARIANTS if variants is None else variants
     os.makedirs(output_dir, exist_ok=True)
-    paths = {}
-    for variant, twin in twin_configs(cfg).items():
-        if is_lazy(cfg):
-            paths[variant] = os.path.join(output_dir, f"{variant}.py")
-            text = LAZY_TWIN.format(
-                variant=variant,
+    texts = {}
+    lazy = is_lazy(cfg)
+    for name, overrides in {BASELINE: [], **variants}.items():
+        if lazy:
+            texts[f"{name}.py"] = LAZY_TWIN.format(
+                variant=name,
                 config_file=os.path.abspath(config_file),
-                opts=list(opts),
-                take_twin="_cfg = lazy_baseline_twin(_cfg)\n" if variant == "baseline" else "",
+                opts=[*opts, *overrides],
+                take_twin="_cfg = lazy_baseline_twin(_cfg)\n" if name == BASELINE else "",
             )
         else:
-            paths[variant] = os.path.join(output_dir, f"{variant}.yaml")
-            text = twin.dump()
-        with open(paths[variant], "w") as f:
+            variant_cfg = load_any_config(config_file, [*opts, *overrides]) if overrides else cfg
+            twin = twin_configs(variant_cfg)["baseline" if name == BASELINE else "NL"]
+            texts[f"{name}.yaml"] = twin.dump()
+    paths = {}
+    for filename, text in texts.items():
+        path = os.path.join(output_dir, filename)
+        if os.path.exists(path):
+            with open(path) as f:
+                if f.read() != text:
+                    raise ValueError(
+                        f"{path} holds another config than this command makes for "
+                        f"{filename.rsplit('.', 1)[0]!r}: its runs are not this variant's. Use "
+                        "another --output, or another name for the variant"
+                    )
+        with open(path, "w") as f:
             f.write(text)
+        paths[filename.rsplit(".", 1)[0]] = path
     return paths
 
 
@@ -89,18 +131,23 @@ def run_dir(output_dir, variant, seed):
     return os.path.join(output_dir, variant, f"seed{seed}")
 
 
-def train_twins(cfg, output_dir, seeds, *, config_file, opts=(), train_args=(), log=print):
+def train_twins(
+    cfg, output_dir, seeds, *, config_file, opts=(), variants=None, train_args=(), log=print
+):
     """
-    Train and evaluate both twins for every seed with ``tools/train_net.py`` (a Python config:
-    ``tools/lazyconfig_train_net.py``), one process (or ``--num-gpus`` processes) per run, into
-    ``output_dir/{baseline,NL}/seed{S}``.
+    Train and evaluate the baseline twin and every variant for every seed with
+    ``tools/train_net.py`` (a Python config: ``tools/lazyconfig_train_net.py``), one process (or
+    ``--num-gpus`` processes) per run, into ``output_dir/{name}/seed{S}``. A run that finished
+    before (its ``eval_report.json`` is there, from the same config) is reused, not trained
+    again, unless ``train_args`` has ``--resume``.
 
     Args:
         cfg: the NL config, loaded from ``config_file`` with the overrides ``opts``.
+        variants (dict[str, list[str]]): name -> overrides of the NL config (``parse_variants``).
         train_args (list[str]): more arguments of the training tool (``--num-gpus 8``,
             ``--resume``, ``--dataset ...``).
     Returns:
-        dict: (variant, seed) -> peak resident memory of the run's process tree in bytes.
+        dict: (name, seed) -> peak resident memory of the run's process tree in bytes.
     """
     tools = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools")
     if is_lazy(cfg):
@@ -110,9 +157,18 @@ def train_twins(cfg, output_dir, seeds, *, config_file, opts=(), train_args=(), 
         tool = os.path.join(tools, "train_net.py")
         run_opts = lambda seed, out: ["SEED", str(seed), "OUTPUT_DIR", out]  # noqa: E731
     peaks = {}
-    for variant, config in write_twin_configs(cfg, output_dir, config_file, opts).items():
+    configs = write_variant_configs(cfg, output_dir, config_file, opts, variants)
+    for variant, config in configs.items():
         for seed in seeds:
             out = run_dir(output_dir, variant, seed)
+            peak_file = os.path.join(out, "peak_memory.json")
+            finished = os.path.exists(os.path.join(out, "eval_report.json"))
+            if finished and "--resume" not in train_args:
+                log(f"[compare_twins] {variant}, seed {seed}: reusing the finished run in {out}")
+                if os.path.exists(peak_file):
+                    with open(peak_file) as f:
+                        peaks[(variant, seed)] = json.load(f)["bytes"]
+                continue
             command = [
                 sys.executable,
                 tool,
@@ -132,6 +188,8 @@ def train_twins(cfg, output_dir, seeds, *, config_file, opts=(), train_args=(), 
                     f"see {os.path.join(out, 'train_stdout.log')}"
                 )
             peaks[(variant, seed)] = usage.ru_maxrss * 1024  # Linux reports KiB
+            with open(peak_file, "w") as f:
+                json.dump({"bytes": peaks[(variant, seed)]}, f)
     return peaks
 
 
@@ -147,14 +205,14 @@ def seconds_per_iteration(metrics_json):
     return statistics.median(times[len(times) // 5 :]) if times else math.nan
 
 
-def collect(output_dir, seeds, peaks):
+def collect(output_dir, seeds, peaks, names=(BASELINE, *DEFAULT_VARIANTS)):
     """
     Returns:
-        dict: variant -> {metric name -> [value per seed]}; metric names are "{task}/{AP...}",
-        "s/iter" and "peak memory (MiB)".
+        dict: name (baseline and variants) -> {metric name -> [value per seed]}; metric names
+        are "{task}/{AP...}", "s/iter" and "peak memory (MiB)".
     """
     table = {}
-    for variant in VARIANTS:
+    for variant in names:
         rows = table.setdefault(variant, {})
         for seed in seeds:
             out = run_dir(output_dir, variant, seed)
@@ -177,6 +235,30 @@ def mean_and_spread(values):
     return mean, statistics.stdev(values) if len(values) > 1 else 0.0
 
 
+def _fmt(value, metric):
+    digits = 3 if metric == "s/iter" else (0 if "MiB" in metric else 1)
+    return f"{value:,.{digits}f}"
+
+
+def comparison_rows(table):
+    """
+    Per metric and variant, the paired comparison with the baseline (``stats.paired_difference``)
+    where both have a value for every seed. Returns: list of (metric, name, values, comparison),
+    comparison None for the baseline's own row.
+    """
+    rows = []
+    base = table[BASELINE]
+    for metric, base_values in base.items():
+        rows.append((metric, BASELINE, base_values, None))
+        for name, values in table.items():
+            if name == BASELINE:
+                continue
+            values = values.get(metric)
+            if values and len(values) == len(base_values):
+                rows.append((metric, name, values, paired_difference(base_values, values)))
+    return rows
+
+
 def twins_markdown(table, seeds, model_stats, title):
     """
     Args:
@@ -187,53 +269,83 @@ def twins_markdown(table, seeds, model_stats, title):
     lines = [
         f"# {title}",
         "",
-        f"Mean ± standard deviation over seeds {', '.join(map(str, seeds))}; NL - baseline is "
-        "the mean of the per-seed differences.",
+        f"Seeds {', '.join(map(str, seeds))}. Each variant minus the baseline is the mean of the "
+        "per-seed differences ± their standard deviation, with its 95% confidence interval "
+        "(Student's t over the seeds). A difference is resolved where the interval excludes 0; "
+        "the smallest resolvable difference is the interval's half-width, what this many seeds "
+        "resolve with this spread.",
         "",
-        "| metric | baseline | NL | NL - baseline | per seed: baseline / NL |",
-        "|---|---|---|---|---|",
+        "| metric | model | mean ± sd | minus baseline | 95% CI | resolved | smallest resolvable "
+        "| per seed |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for metric, base in table["baseline"].items():
-        nl = table["NL"].get(metric)
-        if not nl or len(nl) != len(base):
-            continue
-        (bm, bs), (nm, ns) = mean_and_spread(base), mean_and_spread(nl)
-        dm, ds = mean_and_spread([n - b for b, n in zip(base, nl)])
-        digits = 3 if metric == "s/iter" else (0 if "MiB" in metric else 1)
-        fmt = lambda v, digits=digits: f"{v:,.{digits}f}"  # noqa: E731
-        per_seed = ", ".join(f"{fmt(b)} / {fmt(n)}" for b, n in zip(base, nl))
-        lines.append(
-            f"| {metric} | {fmt(bm)} ± {fmt(bs)} | {fmt(nm)} ± {fmt(ns)} | "
-            f"{dm:+,.{digits}f} ± {fmt(ds)} | {per_seed} |"
-        )
+    for metric, name, values, diff in comparison_rows(table):
+        mean, spread = mean_and_spread(values)
+        per_seed = ", ".join(_fmt(v, metric) for v in values)
+        cells = [metric, name, f"{_fmt(mean, metric)} ± {_fmt(spread, metric)}"]
+        if diff is None:
+            cells += ["", "", "", ""]
+        elif diff["n"] < 2:
+            cells += [f"{diff['mean']:+,.{_digits(metric)}f}", "one seed: none", "-", "-"]
+        else:
+            low, high = diff["ci"]
+            cells += [
+                f"{diff['mean']:+,.{_digits(metric)}f} ± {_fmt(diff['sd'], metric)}",
+                f"[{low:+,.{_digits(metric)}f}, {high:+,.{_digits(metric)}f}]",
+                "**yes**" if diff["resolved"] else "no",
+                f"{_fmt(diff['half_width'], metric)}",
+            ]
+        lines.append("| " + " | ".join([*cells, per_seed]) + " |")
     if "error" in model_stats:
-        lines.append(f"| params, GMACs | not counted: {model_stats['error']} | | | |")
+        lines += ["", f"Params and GMACs not counted: {model_stats['error']}"]
         return "\n".join(lines) + "\n"
     b, n = model_stats["baseline"], model_stats["NL"]
-    lines.append(
-        f"| params (M) | {b['params'] / 1e6:.2f} | {n['params'] / 1e6:.2f} | "
-        f"{(n['params'] - b['params']) / 1e6:+.2f} | |"
-    )
-    lines.append(
-        f"| inference GMACs ({model_stats['size'][0]}x{model_stats['size'][1]}) | "
-        f"{b['flops'] / 1e9:.2f} | {n['flops'] / 1e9:.2f} | "
-        f"{(n['flops'] - b['flops']) / 1e9:+.2f} | |"
-    )
+    size = f"{model_stats['size'][0]}x{model_stats['size'][1]}"
+    lines += [
+        "",
+        "| model | params (M) | inference GMACs (" + size + ") |",
+        "|---|---|---|",
+        f"| baseline | {b['params'] / 1e6:.2f} | {b['flops'] / 1e9:.2f} |",
+        f"| NL | {n['params'] / 1e6:.2f} | {n['flops'] / 1e9:.2f} |",
+    ]
     return "\n".join(lines) + "\n"
 
 
+def _digits(metric):
+    return 3 if metric == "s/iter" else (0 if "MiB" in metric else 1)
+
+
 def compare_twins(
-    cfg, output_dir, seeds, *, config_file, opts=(), train_args=(), size=None, log=print
+    cfg,
+    output_dir,
+    seeds,
+    *,
+    config_file,
+    opts=(),
+    variants=None,
+    train_args=(),
+    size=None,
+    log=print,
 ):
     """
     Train, evaluate and tabulate; write ``twins.md``, ``twins.json`` and ``curves.png`` to
-    ``output_dir``. ``cfg`` is the NL config, loaded from ``config_file`` with ``opts``. Returns
-    the Markdown table.
+    ``output_dir``. ``cfg`` is the NL config, loaded from ``config_file`` with ``opts``;
+    ``variants`` as ``parse_variants`` returns (default: the NL config alone). Returns the
+    Markdown table.
     """
+    variants = DEFAULT_VARIANTS if variants is None else variants
     peaks = train_twins(
-        cfg, output_dir, seeds, config_file=config_file, opts=opts, train_args=train_args, log=log
+        cfg,
+        output_dir,
+        seeds,
+        config_file=config_file,
+        opts=opts,
+        variants=variants,
+        train_args=train_args,
+        log=log,
     )
-    table = collect(output_dir, seeds, peaks)
+    names = (BASELINE, *variants)
+    table = collect(output_dir, seeds, peaks, names)
     size = size or eval_image_size(cfg)
     try:
         stats = compare_with_baseline(cfg, *size)
@@ -250,10 +362,16 @@ def compare_twins(
     with open(os.path.join(output_dir, "twins.md"), "w") as f:
         f.write(markdown)
     with open(os.path.join(output_dir, "twins.json"), "w") as f:
-        json.dump({"seeds": list(seeds), "runs": table, "model": stats}, f, indent=1)
+        comparisons = [
+            dict(metric=metric, variant=name, **diff)
+            for metric, name, _, diff in comparison_rows(table)
+            if diff is not None
+        ]
+        summary = {"seeds": list(seeds), "variants": variants, "runs": table}
+        json.dump({**summary, "comparisons": comparisons, "model": stats}, f, indent=1)
     runs = {
         f"{variant} seed {seed}": os.path.join(run_dir(output_dir, variant, seed), "metrics.json")
-        for variant in VARIANTS
+        for variant in names
         for seed in seeds
     }
     plot_curves(runs, os.path.join(output_dir, "curves.png"))

@@ -7,8 +7,22 @@ import sys
 
 import pytest
 
-from nl_detectron.twins import mean_and_spread, twin_configs, twins_markdown
-from tests.helpers import DEMO_CONFIG, REPO_ROOT, SMALL_TRAINING, command_line, small_cfg
+from nl_detectron.stats import paired_difference, t_quantile_975
+from nl_detectron.twins import (
+    mean_and_spread,
+    parse_variants,
+    twin_configs,
+    twins_markdown,
+    write_variant_configs,
+)
+from tests.helpers import (
+    DEMO_CONFIG,
+    REPO_ROOT,
+    SMALL_IMAGES,
+    SMALL_TRAINING,
+    command_line,
+    small_cfg,
+)
 
 
 def test_twin_configs_differ_only_in_the_backbone_and_nl_keys():
@@ -25,10 +39,66 @@ def test_mean_spread_and_a_table_without_flops():
     assert mean_and_spread([1.0, 3.0]) == (2.0, pytest.approx(2**0.5))
     table = {"baseline": {"bbox/AP": [70.0, 68.0]}, "NL": {"bbox/AP": [62.0, 71.0]}}
     markdown = twins_markdown(table, [1, 2], {"error": "trace failed"}, "title")
+    # differences -8 and +3: mean -2.5, sd 7.8, t(1) = 12.706, half-width 12.706 * 7.78 / sqrt 2
+    assert "| bbox/AP | baseline | 69.0 ± 1.4 |" in markdown
     assert (
-        "| bbox/AP | 69.0 ± 1.4 | 66.5 ± 6.4 | -2.5 ± 7.8 | 70.0 / 62.0, 68.0 / 71.0 |" in markdown
+        "| bbox/AP | NL | 66.5 ± 6.4 | -2.5 ± 7.8 | [-72.4, +67.4] | no | 69.9 | 62.0, 71.0 |"
+        in markdown
     )
     assert "not counted: trace failed" in markdown
+
+
+def test_paired_difference_against_a_known_t_interval():
+    baseline = [70.1, 68.3, 71.0, 69.5, 70.2, 68.8, 69.9, 70.4]
+    steady = [1.2, 0.8, 1.5, 0.9, 1.1, 1.4, 0.7, 1.0]
+    diff = paired_difference(baseline, [b + d for b, d in zip(baseline, steady)])
+    # scipy.stats.t.interval(0.95, 7, loc=mean, scale=sem) of these differences
+    assert diff["ci"] == pytest.approx((0.839596, 1.310404), abs=1e-3)
+    assert diff["resolved"] and diff["half_width"] == pytest.approx(0.235404, abs=1e-3)
+    noisy = [3, -4, 5, -2, 1, -3, 2, -1]
+    noisy = paired_difference(baseline, [b + d for b, d in zip(baseline, noisy)])
+    assert not noisy["resolved"] and noisy["ci"][0] < 0 < noisy["ci"][1]
+    one = paired_difference([70.0], [72.0])
+    assert one["mean"] == 2.0 and one["ci"] is None and one["resolved"] is None
+    with pytest.raises(ValueError, match="one per seed on both sides"):
+        paired_difference([1.0, 2.0], [1.0])
+
+
+def test_t_quantile_matches_the_exact_values():
+    # scipy.stats.t.ppf(0.975, df)
+    exact = {1: 12.706205, 2: 4.302653, 7: 2.364624, 30: 2.042272, 31: 2.039513, 60: 2.000298}
+    for df, value in {**exact, 1000: 1.962339}.items():
+        assert t_quantile_975(df) == pytest.approx(value, abs=1e-3), df
+
+
+def test_variants_parse_and_bad_names_are_named():
+    assert parse_variants(None) == {"NL": []}
+    assert parse_variants(
+        [["official", ""], ["mmcv", "MODEL.NONLOCAL.SUB_SAMPLE_AT embedding"]]
+    ) == {
+        "official": [],
+        "mmcv": ["MODEL.NONLOCAL.SUB_SAMPLE_AT", "embedding"],
+    }
+    with pytest.raises(ValueError, match="'baseline'"):
+        parse_variants([["baseline", ""]])
+    with pytest.raises(ValueError, match="given twice"):
+        parse_variants([["a", ""], ["a", "SEED 2"]])
+
+
+def test_variant_configs_and_a_changed_variant_is_refused(tmp_path):
+    cfg = small_cfg()
+    variants = {"official": [], "no_scale": ["MODEL.NONLOCAL.USE_SCALE", "False"]}
+    opts = ["MODEL.DEVICE", "cpu", *command_line(SMALL_IMAGES)]
+    paths = write_variant_configs(cfg, tmp_path, DEMO_CONFIG, opts, variants)
+    assert list(paths) == ["baseline", "official", "no_scale"]
+    assert "USE_SCALE: false" in (tmp_path / "no_scale.yaml").read_text()
+    assert "USE_SCALE: true" in (tmp_path / "official.yaml").read_text()
+    # The same command again reuses; another override under the same name is refused.
+    write_variant_configs(cfg, tmp_path, DEMO_CONFIG, opts, variants)
+    with pytest.raises(ValueError, match="no_scale"):
+        write_variant_configs(
+            cfg, tmp_path, DEMO_CONFIG, opts, {"no_scale": ["MODEL.NONLOCAL.MODE", "gaussian"]}
+        )
 
 
 @pytest.mark.slow
