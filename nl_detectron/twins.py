@@ -19,6 +19,7 @@ import sys
 import torch
 
 from .analysis import baseline_twin, compare_with_baseline, lazy_baseline_twin
+from .attention_stats import AttentionStatistics, statistics_markdown
 from .config import add_nonlocal_config, is_lazy, load_any_config
 from .report import flatten_results
 from .stats import paired_difference
@@ -359,6 +360,17 @@ def compare_twins(
     name = "nonlocal_resnet" if is_lazy(cfg) else cfg.MODEL.BACKBONE.NAME
     title = f"{name} ({os.path.basename(config_file)}) against its baseline twin"
     markdown = twins_markdown(table, seeds, stats, title)
+    attention = {}
+    for variant in variants:
+        for seed in seeds:
+            attention[f"{variant} seed {seed}"] = trained_attention_statistics(
+                os.path.join(output_dir, f"{variant}{'.py' if is_lazy(cfg) else '.yaml'}"),
+                run_dir(output_dir, variant, seed),
+            )
+    markdown += "\n## Attention statistics of the trained NL blocks\n\n"
+    markdown += f"Over the first {ATTENTION_IMAGES} images of the test set (docs/attention.md).\n\n"
+    for run, summary in attention.items():
+        markdown += f"**{run}**\n\n{statistics_markdown(summary)}\n"
     with open(os.path.join(output_dir, "twins.md"), "w") as f:
         f.write(markdown)
     with open(os.path.join(output_dir, "twins.json"), "w") as f:
@@ -368,6 +380,7 @@ def compare_twins(
             if diff is not None
         ]
         summary = {"seeds": list(seeds), "variants": variants, "runs": table}
+        summary["attention_statistics"] = attention
         json.dump({**summary, "comparisons": comparisons, "model": stats}, f, indent=1)
     runs = {
         f"{variant} seed {seed}": os.path.join(run_dir(output_dir, variant, seed), "metrics.json")
@@ -376,6 +389,32 @@ def compare_twins(
     }
     plot_curves(runs, os.path.join(output_dir, "curves.png"))
     return markdown
+
+
+# Images of the test set whose attention statistics the report gives, per trained NL model.
+ATTENTION_IMAGES = 20
+
+
+def trained_attention_statistics(config_file, run_output, num_images=ATTENTION_IMAGES):
+    """
+    ``AttentionStatistics.summary()`` of the model trained in ``run_output`` (its
+    ``model_final.pth``) over the first ``num_images`` images of its config's test set.
+    """
+    from detectron2.data import DatasetCatalog
+    from detectron2.data.detection_utils import read_image
+
+    from .predictor import build_predictor, test_dataset_name
+
+    weights = os.path.join(run_output, "model_final.pth")
+    lazy = config_file.endswith(".py")
+    opts = [f"train.init_checkpoint={weights}"] if lazy else ["MODEL.WEIGHTS", weights]
+    cfg = load_any_config(config_file, opts)
+    predictor = build_predictor(cfg)
+    statistics = AttentionStatistics(predictor.model)
+    for record in DatasetCatalog.get(test_dataset_name(cfg))[:num_images]:
+        predictor(read_image(record["file_name"], format="BGR"))
+    statistics.remove()
+    return statistics.summary()
 
 
 def eval_image_size(cfg):

@@ -120,3 +120,6 @@ def test_compare_twins_trains_both_and_writes_the_table(tmp_path):
     summary = json.loads((tmp_path / "twins.json").read_text())
     assert summary["seeds"] == [1] and set(summary["runs"]) == {"baseline", "NL"}
     assert (tmp_path / "curves.png").stat().st_size > 10_000
+    assert "## Attention statistics of the trained NL blocks" in markdown
+    attention = summary["attention_statistics"]["NL seed 1"]["backbone.bottom_up.res4.nonlocal4"]
+    assert attention["maps"] == 20 and 0.0 <= attention["attention_distance"] <= 1.0

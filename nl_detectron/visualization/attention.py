@@ -190,3 +190,27 @@ def attention_panel(pictures, gap=8):
         np.pad(p, ((0, height - p.shape[0]), (0, 0), (0, 0)), constant_values=255) for p in pictures
     ]
     return np.hstack([part for p in padded for part in (p, spacer)][:-1])
+
+
+def plot_block_statistics(name, maps, path):
+    """
+    One PNG: for each of the block's statistics, its values over the maps (a histogram).
+
+    Args:
+        maps (list[dict]): per map, as ``attention_stats.block_statistics`` gives.
+    """
+    import matplotlib.pyplot as plt
+
+    from ..attention_stats import STATISTICS
+
+    keys = [k for k in STATISTICS if any(m[k] is not None for m in maps)]
+    figure, axes = plt.subplots(1, len(keys), figsize=(3 * len(keys), 2.6), squeeze=False)
+    for axis, key in zip(axes[0], keys):
+        values = [m[key] for m in maps if m[key] is not None and m[key] == m[key]]
+        axis.hist(values, bins=20, range=(0, 1), color="tab:blue")
+        axis.set_title(key.replace("_", " "), fontsize=9)
+        axis.set_xlim(0, 1)
+    figure.suptitle(f"{name}: {len(maps)} maps", fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
