@@ -65,7 +65,7 @@ def run_cell(mode, impl, feature_map, pass_, device, repeats, scope):
     import torch
 
     from nl_detectron.layers import NonLocalBlock2d, nonlocal_bounded, nonlocal_naive
-    from nl_detectron.layers.nonlocal_ops import softmax_backend
+    from nl_detectron.layers.nonlocal_ops import fused_backends_accepting, softmax_backend
 
     torch.manual_seed(0)
     c, h, w = FEATURE_MAPS[feature_map]
@@ -126,39 +126,12 @@ def run_cell(mode, impl, feature_map, pass_, device, repeats, scope):
             q, k, v = embedded if scope == "op" else block.embed(x)
         served = softmax_backend(q, k, v)
         if device == "cuda":
-            served += f" (accepted: {cuda_backends(q, k, v)})"
+            served += f" (accepted: {fused_backends_accepting(q, k, v)})"
     return {
         "time_s": statistics.median(times) if times else first,
         "peak_bytes": peak,
         "softmax_path": served,
     }
-
-
-def cuda_backends(q, k, v):
-    """
-    The fused CUDA SDPA backends that accept these inputs (padded to one width, as the block
-    does), in SDPA's order of preference: a check of ``softmax_backend``'s rule on this GPU.
-    """
-    import torch.nn.functional as F
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-
-    from nl_detectron.layers.nonlocal_ops import _same_width
-
-    accepted = []
-    for backend in (
-        SDPBackend.CUDNN_ATTENTION,
-        SDPBackend.FLASH_ATTENTION,
-        SDPBackend.EFFICIENT_ATTENTION,
-    ):
-        try:
-            with sdpa_kernel([backend]):
-                F.scaled_dot_product_attention(
-                    *(t.unsqueeze(1).contiguous() for t in _same_width(q, k, v))
-                )
-            accepted.append(backend.name.lower().replace("_attention", ""))
-        except RuntimeError:
-            pass
-    return "+".join(accepted) or "none"
 
 
 def device_description(device):

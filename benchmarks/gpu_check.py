@@ -35,11 +35,14 @@ import time
 import traceback
 
 import torch
-import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 
 from nl_detectron.layers import MODES, NonLocalBlock2d
-from nl_detectron.layers.nonlocal_ops import _same_width, softmax_attention, softmax_backend
+from nl_detectron.layers.nonlocal_ops import (
+    fused_backends_accepting,
+    softmax_attention,
+    softmax_backend,
+)
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_CONFIG = os.path.join(REPO_ROOT, "configs", "demo", "mask_rcnn_R50_NL_shapes.yaml")
@@ -167,30 +170,11 @@ def check_backends(device, quick):
                     dtype=dtype_name,
                     rule=rule,
                     ran=ran,
-                    accepted=fused_kernels_that_accept(*block_inputs),
+                    accepted=fused_backends_accepting(*block_inputs),
                     match=rule == ran or (rule == "chunked" and ran.startswith("none")),
                 )
             )
     return rows
-
-
-def fused_kernels_that_accept(q, k, v):
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-
-    accepted = []
-    q4, k4, v4 = (t.unsqueeze(1).contiguous() for t in _same_width(q, k, v))
-    for backend in (
-        SDPBackend.CUDNN_ATTENTION,
-        SDPBackend.FLASH_ATTENTION,
-        SDPBackend.EFFICIENT_ATTENTION,
-    ):
-        try:
-            with sdpa_kernel([backend]):
-                F.scaled_dot_product_attention(q4, k4, v4)
-            accepted.append(backend.name.lower().replace("_attention", ""))
-        except RuntimeError:
-            pass
-    return "+".join(accepted) or "none"
 
 
 def timed(fn, device, repeats):

@@ -1,6 +1,8 @@
 """Tiny, fast configurations built from the real config files."""
 
 import os
+import subprocess
+import sys
 
 import torch
 
@@ -72,3 +74,16 @@ def load_checkpoint(model, path):
     checkpointer = RecordingCheckpointer(model)
     checkpointer.load(str(path))
     return checkpointer.incompatible
+
+
+def run_tool(script, *args, timeout=900):
+    """Run ``tools/<script>`` as a user runs it; returns (exit status, stdout + stderr)."""
+    result = subprocess.run(
+        [sys.executable, os.path.join(REPO_ROOT, "tools", script), *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        env=dict(os.environ),
+        timeout=timeout,
+    )
+    return result.returncode, result.stdout + result.stderr

@@ -12,6 +12,7 @@ from nl_detectron.attention_stats import (
     statistics_markdown,
 )
 from nl_detectron.layers import MODES, NonLocalBlock2d
+from tests.layers.test_nonlocal_block import _perturb
 
 
 def _naive_distance(vectors):
@@ -32,12 +33,8 @@ def test_mean_pairwise_cosine_distance_equals_the_pairwise_formula():
     assert math.isnan(mean_pairwise_cosine_distance(torch.zeros(3, 2)))
 
 
-def _perturbed(block, std=0.3):
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for p in block.parameters():
-            p.add_(torch.randn_like(p) * std)
-    return block
+def _perturbed(block):
+    return _perturb(block, std=0.3)
 
 
 @pytest.mark.parametrize("mode", ["embedded_gaussian", "dot_product", "concatenation"])

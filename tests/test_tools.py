@@ -2,27 +2,19 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import cv2
 import pytest
 
-from tests.helpers import DEMO_CONFIG, REPO_ROOT, SMALL_TRAINING, command_line
+from tests.helpers import DEMO_CONFIG, SMALL_TRAINING, command_line, run_tool
 
 SMALL = command_line(SMALL_TRAINING)
 
 
 def _run(script, *args):
-    result = subprocess.run(
-        [sys.executable, os.path.join(REPO_ROOT, "tools", script), *args],
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-        env=dict(os.environ),
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result.stdout + result.stderr
+    code, log = run_tool(script, *args)
+    assert code == 0, log[-6000:]
+    return log
 
 
 @pytest.fixture(scope="module")

@@ -190,6 +190,31 @@ def softmax_backend(q, k, v):
 SDPA_BACKENDS = {"flash": SDPBackend.FLASH_ATTENTION, "efficient": SDPBackend.EFFICIENT_ATTENTION}
 
 
+def fused_backends_accepting(q, k, v):
+    """
+    The fused SDPA backends (cudnn, flash, efficient) that accept these inputs, padded to one
+    width as ``softmax_attention`` pads them, found by trying each alone: for the benchmarks and
+    the GPU check, to set beside what ``softmax_backend`` decides without trying.
+
+    Returns:
+        str: their names joined by "+", in SDPA's order of preference, or "none".
+    """
+    accepted = []
+    q4, k4, v4 = (t.unsqueeze(1).contiguous() for t in _same_width(q, k, v))
+    for backend in (
+        SDPBackend.CUDNN_ATTENTION,
+        SDPBackend.FLASH_ATTENTION,
+        SDPBackend.EFFICIENT_ATTENTION,
+    ):
+        try:
+            with sdpa_kernel([backend]):
+                F.scaled_dot_product_attention(q4, k4, v4)
+            accepted.append(backend.name.lower().replace("_attention", ""))
+        except RuntimeError:
+            pass
+    return "+".join(accepted) or "none"
+
+
 def _same_width(*tensors):
     """Zero-pad the last dim of the narrower tensors to the widest (no copy when all agree)."""
     width = max(t.shape[-1] for t in tensors)

@@ -27,6 +27,15 @@ TOLERANCES = {
     torch.bfloat16: dict(rtol=5e-2, atol=5e-2),
 }
 DEGENERATE = settings(max_examples=80, deadline=None, derandomize=True)
+# The drawn block inputs: batch (0 is the keypoint head's empty batch), sides from 1, every mode
+# and pooling order.
+SHAPES = dict(
+    n=st.sampled_from([0, 1, 2]),
+    h=st.integers(1, 7),
+    w=st.integers(1, 7),
+    mode=st.sampled_from(MODES),
+    subsampling=st.sampled_from(SUBSAMPLINGS),
+)
 
 
 def _block(mode, subsampling, impl, dtype, channels=8, seed=0):
@@ -60,14 +69,7 @@ def test_subsample_is_the_official_max_pool_where_every_side_has_two(h, w):
     torch.testing.assert_close(subsample(x), nn.MaxPool2d(kernel_size=2)(x))
 
 
-@given(
-    n=st.sampled_from([0, 1, 2]),
-    h=st.integers(1, 7),
-    w=st.integers(1, 7),
-    mode=st.sampled_from(MODES),
-    subsampling=st.sampled_from(SUBSAMPLINGS),
-    dtype=st.sampled_from(list(TOLERANCES)),
-)
+@given(**SHAPES, dtype=st.sampled_from(list(TOLERANCES)))
 @DEGENERATE
 def test_bounded_equals_naive_on_any_shape_outputs_and_gradients(n, h, w, mode, subsampling, dtype):
     bounded = _block(mode, subsampling, "bounded", dtype)
@@ -90,14 +92,7 @@ def test_bounded_equals_naive_on_any_shape_outputs_and_gradients(n, h, w, mode, 
         torch.testing.assert_close(p.grad, naive_grads[name].grad, **TOLERANCES[dtype], msg=name)
 
 
-@given(
-    n=st.sampled_from([0, 1, 2]),
-    h=st.integers(1, 7),
-    w=st.integers(1, 7),
-    mode=st.sampled_from(MODES),
-    subsampling=st.sampled_from(SUBSAMPLINGS),
-    data=st.data(),
-)
+@given(**SHAPES, data=st.data())
 @DEGENERATE
 def test_attention_map_on_any_shape(n, h, w, mode, subsampling, data):
     block = _block(mode, subsampling, "bounded", torch.float64)
