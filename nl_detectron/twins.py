@@ -363,14 +363,22 @@ def compare_twins(
     attention = {}
     for variant in variants:
         for seed in seeds:
-            attention[f"{variant} seed {seed}"] = trained_attention_statistics(
-                os.path.join(output_dir, f"{variant}{'.py' if is_lazy(cfg) else '.yaml'}"),
-                run_dir(output_dir, variant, seed),
-            )
+            run = f"{variant} seed {seed}"
+            try:
+                attention[run] = trained_attention_statistics(
+                    os.path.join(output_dir, f"{variant}{'.py' if is_lazy(cfg) else '.yaml'}"),
+                    run_dir(output_dir, variant, seed),
+                )
+            except (RuntimeError, AssertionError) as e:
+                # detectron2's keypoint decoding asserts on NaN heatmaps of a diverged model:
+                # the runs' table must not be lost to it.
+                attention[run] = {"error": f"{type(e).__name__}: {e}"[:300]}
+                log(f"[compare_twins] attention statistics of {run} not computed: {e}")
     markdown += "\n## Attention statistics of the trained NL blocks\n\n"
     markdown += f"Over the first {ATTENTION_IMAGES} images of the test set (docs/attention.md).\n\n"
     for run, summary in attention.items():
-        markdown += f"**{run}**\n\n{statistics_markdown(summary)}\n"
+        table = summary["error"] if "error" in summary else statistics_markdown(summary)
+        markdown += f"**{run}**\n\n{table}\n"
     with open(os.path.join(output_dir, "twins.md"), "w") as f:
         f.write(markdown)
     with open(os.path.join(output_dir, "twins.json"), "w") as f:
