@@ -74,3 +74,34 @@ def test_coco_evaluation_without_detections_is_ap_0(tmp_path):
     assert code == 0, log[-3000:]
     assert "the model detected nothing on any image" in log
     assert "copypaste: 0.0000,0.0000,0.0000,0.0000,0.0000" in log and "nan" not in log
+
+
+def test_coco_evaluation_of_a_16x16_and_a_32x1000_image(images, tmp_path):
+    """A COCO-format dataset of the two odd images, evaluated as train_net evaluates any."""
+    import json
+
+    coco = {
+        "images": [
+            {"id": 1, "file_name": "tiny.png", "height": 16, "width": 16},
+            {"id": 2, "file_name": "wide.png", "height": 32, "width": 1000},
+        ],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "bbox": [2, 2, 10, 10], "area": 100,
+             "iscrowd": 0, "segmentation": [[2, 2, 12, 2, 12, 12, 2, 12]]},
+            {"id": 2, "image_id": 2, "category_id": 2, "bbox": [100, 4, 300, 20], "area": 6000,
+             "iscrowd": 0, "segmentation": [[100, 4, 400, 4, 400, 24, 100, 24]]},
+        ],
+        "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}, {"id": 3, "name": "c"}],
+    }  # fmt: skip
+    json_file = tmp_path / "odd.json"
+    json_file.write_text(json.dumps(coco))
+    image_root = os.path.dirname(images["tiny"])
+    for size in ([], ["INPUT.MIN_SIZE_TEST", "0"]):
+        code, log = run_tool(
+            "train_net.py", "--config-file", os.path.join(REPO_ROOT, "configs", "demo",
+            "mask_rcnn_R50_NL_shapes.yaml"), "--eval-only", "--dataset", "odd", str(json_file),
+            image_root, "DATASETS.TEST", "('odd',)", "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0",
+            "OUTPUT_DIR", str(tmp_path / "out"), *size,
+        )  # fmt: skip
+        assert code == 0, log[-3000:]
+        assert "Evaluation results for bbox" in log and "Evaluation results for segm" in log
