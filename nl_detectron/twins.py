@@ -377,8 +377,8 @@ def compare_twins(
     markdown += "\n## Attention statistics of the trained NL blocks\n\n"
     markdown += f"Over the first {ATTENTION_IMAGES} images of the test set (docs/attention.md).\n\n"
     for run, summary in attention.items():
-        table = summary["error"] if "error" in summary else statistics_markdown(summary)
-        markdown += f"**{run}**\n\n{table}\n"
+        block_rows = summary["error"] if "error" in summary else statistics_markdown(summary)
+        markdown += f"**{run}**\n\n{block_rows}\n"
     with open(os.path.join(output_dir, "twins.md"), "w") as f:
         f.write(markdown)
     with open(os.path.join(output_dir, "twins.json"), "w") as f:

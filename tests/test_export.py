@@ -19,7 +19,14 @@ from nl_deploy import ExportedModel
 from nl_detectron.config import load_config
 from nl_detectron.layers import NonLocalBlock2d
 from nl_detectron.predictor import build_predictor
-from tests.helpers import DEMO_CONFIG, REPO_ROOT, SMALL_IMAGES, SMALL_TRAINING, command_line
+from tests.helpers import (
+    DEMO_CONFIG,
+    REPO_ROOT,
+    SMALL_IMAGES,
+    SMALL_TRAINING,
+    command_line,
+    confident_weights,
+)
 
 KEYPOINT_DEMO = os.path.join(REPO_ROOT, "configs", "demo", "keypoint_rcnn_R50_NL_shapes.yaml")
 # Every detection kept (a seeded model's scores are low), 128-pixel images.
@@ -104,8 +111,9 @@ def test_exported_mask_rcnn_predicts_what_eager_predicts(mask_model, images, fmt
 
 @pytest.fixture(scope="module")
 def keypoint_weights(tmp_path_factory):
-    """A briefly trained keypoint demo model: a seeded keypoint head's heatmaps make
-    detectron2's keypoint decoding assert, in eager mode too."""
+    """A briefly trained keypoint demo model (a seeded keypoint head's heatmaps make detectron2's
+    keypoint decoding assert, in eager mode too), its classifier made confident so that every
+    machine detects something."""
     out = tmp_path_factory.mktemp("keypoint")
     train_opts = command_line(
         SMALL_TRAINING,
@@ -116,7 +124,7 @@ def keypoint_weights(tmp_path_factory):
          KEYPOINT_DEMO, *train_opts, "OUTPUT_DIR", str(out)],
         check=True, capture_output=True,
     )  # fmt: skip
-    return str(out / "model_final.pth")
+    return confident_weights(out / "model_final.pth", out / "confident.pth")
 
 
 @pytest.mark.slow

@@ -6,7 +6,7 @@ import os
 import cv2
 import pytest
 
-from tests.helpers import DEMO_CONFIG, SMALL_TRAINING, command_line, run_tool
+from tests.helpers import DEMO_CONFIG, SMALL_TRAINING, command_line, confident_weights, run_tool
 
 SMALL = command_line(SMALL_TRAINING)
 
@@ -177,8 +177,10 @@ def test_attention_maps_for_given_and_default_queries(trained, tmp_path):
         white = (picture[:, : width * scale] == 255).all(axis=2)
         assert (white.mean(axis=1) > 0.9).sum() >= 2 and (white.mean(axis=0) > 0.9).sum() >= 2
     assert pictures[0].shape == (height * scale, 2 * (width * scale + bar) + 8, 3)
-    # Detections forced: every score kept, no suppression (each proposal gives one per class).
-    forced = [*weights, "MODEL.ROI_HEADS.NMS_THRESH_TEST", "1.0"]
+    # Detections forced: a confident classifier, every score kept, no suppression.
+    confident = confident_weights(out / "model_final.pth", tmp_path / "confident.pth")
+    forced = ["MODEL.WEIGHTS", confident, "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0"]
+    forced += ["MODEL.ROI_HEADS.NMS_THRESH_TEST", "1.0"]
     _run("attention_maps.py", *common, "--output", str(tmp_path / "top"), "--top-k", "2", *forced)
     assert len(os.listdir(tmp_path / "top")) == 3
 
