@@ -21,7 +21,6 @@ import math
 import torch
 
 from .layers import NonLocalBlock2d
-from .layers.nonlocal_block import subsampled_size
 from .layers.nonlocal_ops import CHUNK_ELEMENTS, SOFTMAX_MODES, pairwise_weights
 
 STATISTICS = (
@@ -42,15 +41,9 @@ def mean_pairwise_cosine_distance(vectors):
         float: 1 - the mean cosine similarity over ordered pairs i != j (nan for fewer than 2
         rows of non-zero norm).
     """
-    vectors = vectors.double()
-    norms = vectors.norm(dim=1)
-    units = vectors[norms > 0] / norms[norms > 0, None]
-    count = units.shape[0]
-    if count < 2:
-        return math.nan
-    total = units.sum(0)
-    similarity = (total.dot(total) - count) / (count * (count - 1))
-    return 1.0 - similarity.item()
+    unit_sum = _UnitSum()
+    unit_sum.add(vectors)
+    return unit_sum.distance()
 
 
 class _UnitSum:
@@ -70,7 +63,9 @@ class _UnitSum:
         if self.count < 2:
             return math.nan
         total = self.total
-        return 1.0 - ((total.dot(total) - self.count) / (self.count * (self.count - 1))).item()
+        similarity = (total.dot(total) - self.count) / (self.count * (self.count - 1))
+        # Rounding can put maps that are all alike a hair below 0.
+        return min(max(1.0 - similarity.item(), 0.0), 2.0)
 
 
 class _Neighbourhood:
@@ -115,8 +110,7 @@ def block_statistics(block, x, output=None):
     theta, phi, _ = block.embed(x)
     n, _, h, w = x.shape
     num_keys = phi.shape[1]
-    grid = subsampled_size(h, w) if block.sub_sample else (h, w)
-    near = _Neighbourhood(h, w, grid, x.device)
+    near = _Neighbourhood(h, w, block.key_grid(h, w), x.device)
     chunk = max(1, CHUNK_ELEMENTS // max(1, num_keys))
     results = []
     for i in range(n):
@@ -144,7 +138,7 @@ def block_statistics(block, x, output=None):
                 attention_distance=rows.distance(),
                 input_distance=mean_pairwise_cosine_distance(features[i]),
                 output_distance=mean_pairwise_cosine_distance(added[i]),
-                entropy=entropy / (h * w) / math.log(num_keys)
+                entropy=min(entropy / (h * w) / math.log(num_keys), 1.0)
                 if softmax and num_keys > 1
                 else None,
                 neighbourhood_weight=None
