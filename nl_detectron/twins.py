@@ -237,8 +237,7 @@ def mean_and_spread(values):
 
 
 def _fmt(value, metric):
-    digits = 3 if metric == "s/iter" else (0 if "MiB" in metric else 1)
-    return f"{value:,.{digits}f}"
+    return f"{value:,.{_digits(metric)}f}"
 
 
 def comparison_rows(table):

@@ -221,8 +221,12 @@ class NonLocalBlock2d(nn.Module):
         weights = pairwise_weights(
             theta, phi, self.mode, concat_weight=self._concat_weight(), scale=self.scale
         )
-        grid = subsampled_size(h, w) if self.sub_sample else (h, w)
-        return weights.reshape(n, len(queries), *grid)
+        return weights.reshape(n, len(queries), *self.key_grid(h, w))
+
+    def key_grid(self, h, w):
+        """(H', W') of the key positions j for an (H, W) input: ``subsampled_size`` with
+        subsampling, (H, W) without."""
+        return subsampled_size(h, w) if self.sub_sample else (h, w)
 
     def _concat_weight(self):
         return self.concat_project.weight if self.mode == "concatenation" else None
