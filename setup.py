@@ -22,6 +22,7 @@ setup(
     license="Apache-2.0",
     description="Non-local Neural Networks (Wang et al., CVPR 2018) for detectron2",
     packages=find_packages(exclude=("tests", "tests.*", "benchmarks", "tools")),
+    package_data={"nl_detectron": ["visualization/viewer.html"]},
     python_requires=">=3.10",  # tools/setup_env.py MIN_PYTHON: torch 2.11 wheels
     install_requires=[
         "fvcore>=0.1.5,<0.1.6",
@@ -39,7 +40,13 @@ setup(
     # dev: what `make test` and `make lint` use; export: tools/export_model.py --format onnx and
     # nl_deploy's ONNX runtime (setup_env.py installs both).
     extras_require={
-        "dev": ["pytest>=7", "pytest-timeout>=2", "hypothesis>=6.100", "ruff==0.17.6"],
+        "dev": [
+            "pytest>=7",
+            "pytest-timeout>=2",
+            "hypothesis>=6.100",
+            "ruff==0.17.6",
+            "selenium>=4.10",
+        ],
         "export": ["onnx>=1.14", "onnxruntime>=1.16"],
     },
 )

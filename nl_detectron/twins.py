@@ -28,8 +28,9 @@ from .visualization.curves import plot_curves
 BASELINE = "baseline"
 # The variants compared with the baseline when none is given: the NL config as it is.
 DEFAULT_VARIANTS = {"NL": []}
-# The summary metrics of each task put in the table, in this order.
-TABLE_METRICS = ("AP", "AP50", "AP75")
+# The summary metrics of each task put in the table, in this order ("accuracy": the relation's,
+# evaluation.RelationEvaluator).
+TABLE_METRICS = ("AP", "AP50", "AP75", "accuracy")
 
 
 def twin_configs(cfg):

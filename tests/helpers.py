@@ -1,5 +1,7 @@
 """Tiny, fast configurations built from the real config files."""
 
+import filecmp
+import json
 import os
 import subprocess
 import sys
@@ -101,3 +103,43 @@ def confident_weights(path, out_path, shift=8.0):
     state["roi_heads.box_predictor.cls_score.bias"] = torch.cat([bias[:-1] + shift, bias[-1:]])
     torch.save({"model": state}, out_path)
     return str(out_path)
+
+
+KEYPOINT_DEMO = os.path.join(REPO_ROOT, "configs", "demo", "keypoint_rcnn_R50_NL_shapes.yaml")
+
+
+def brief_keypoint_weights(out):
+    """
+    A keypoint demo model (NL blocks in the backbone and the keypoint head) trained for 20
+    iterations into the folder ``out`` (a seeded keypoint head's heatmaps make detectron2's
+    keypoint decoding assert), its classifier made confident (``confident_weights``) so that
+    every machine detects something. Returns: the checkpoint's path.
+    """
+    train_opts = command_line(
+        SMALL_TRAINING,
+        {"SOLVER.MAX_ITER": 20, "SOLVER.CHECKPOINT_PERIOD": 100, "DATASETS.TEST": "()"},
+    )
+    code, output = run_tool(
+        "train_net.py", "--config-file", KEYPOINT_DEMO, *train_opts, "OUTPUT_DIR", str(out)
+    )
+    assert code == 0, output[-3000:]
+    return confident_weights(
+        os.path.join(out, "model_final.pth"), os.path.join(out, "confident.pth")
+    )
+
+
+def check_split_deterministic_and_cached(generate, tmp_path, split, last_image):
+    """
+    ``generate(root, split)`` (a synthetic dataset's split writer) writes the same JSON and the
+    same first and last images into two folders, and a second call leaves an up-to-date copy as
+    it is.
+    """
+    json_a, json_b = generate(str(tmp_path / "a"), split), generate(str(tmp_path / "b"), split)
+    with open(json_a) as fa, open(json_b) as fb:
+        assert json.load(fa) == json.load(fb)
+    names = ["0001.png", f"{last_image:04d}.png"]
+    match, _, _ = filecmp.cmpfiles(tmp_path / "a" / split, tmp_path / "b" / split, names, False)
+    assert match == names
+    mtime = os.stat(json_a).st_mtime_ns
+    generate(str(tmp_path / "a"), split)
+    assert os.stat(json_a).st_mtime_ns == mtime

@@ -3,9 +3,10 @@ import pytest
 import torch
 
 from detectron2.data import DatasetCatalog, detection_utils
+from detectron2.evaluation import DatasetEvaluators
 from detectron2.structures import Instances
 
-from nl_detectron.evaluation import build_coco_evaluator, coco_tasks
+from nl_detectron.evaluation import RelationEvaluator, build_coco_evaluator, coco_tasks
 from tests.helpers import small_cfg
 
 
@@ -80,3 +81,44 @@ def test_no_detection_on_any_image_is_ap_0_with_a_warning(tmp_path, caplog):
     evaluator.reset()
     evaluator.process(inputs, outputs)
     assert 0.0 < evaluator.evaluate()["bbox"]["AP"] < 100.0
+
+
+def _relation_predictions(dataset, flip):
+    """The ground truth as detections, each object's class flipped where ``flip(index)``."""
+    inputs, outputs = [], []
+    index = 0
+    for d in dataset:
+        annotations = [dict(a, category_id=1 - a["category_id"]) if flip(index + i) else a
+                       for i, a in enumerate(d["annotations"])]  # fmt: skip
+        index += len(annotations)
+        gt = detection_utils.annotations_to_instances(annotations, (d["height"], d["width"]))
+        pred = Instances(gt.image_size)
+        pred.pred_boxes, pred.pred_classes = gt.gt_boxes, gt.gt_classes
+        pred.scores = torch.ones(len(gt))
+        inputs.append({"image_id": d["image_id"]})
+        outputs.append({"instances": pred})
+    return inputs, outputs, index
+
+
+def test_relation_accuracy_counts_the_found_objects_labelled_right(tmp_path):
+    dataset = DatasetCatalog.get("nl_relation_shapes_val")
+    cfg = small_cfg("MODEL.MASK_ON", False, "MODEL.ROI_HEADS.NUM_CLASSES", 2)
+    evaluator = build_coco_evaluator(cfg, "nl_relation_shapes_val", str(tmp_path))
+    assert isinstance(evaluator, DatasetEvaluators)  # COCO's AP and the relation's accuracy
+    relation = RelationEvaluator("nl_relation_shapes_val")
+    for flip, accuracy in ((lambda i: False, 100.0), (lambda i: True, 0.0)):
+        relation.reset()
+        inputs, outputs, total = _relation_predictions(dataset, flip)
+        relation.process(inputs, outputs)
+        assert relation.evaluate() == {"relation": {"accuracy": accuracy, "found": 100.0}}
+    relation.reset()
+    inputs, outputs, total = _relation_predictions(dataset, lambda i: i % 4 == 0)
+    kept = [i % 2 == 1 for i, d in enumerate(dataset) for _ in d["annotations"]]
+    for output in outputs[::2]:  # every other image's detections lost
+        output["instances"] = output["instances"][:0]
+    relation.process(inputs, outputs)
+    found = sum(kept)
+    right = sum(keep and i % 4 != 0 for i, keep in enumerate(kept))
+    result = relation.evaluate()["relation"]
+    assert result["found"] == pytest.approx(100.0 * found / total)
+    assert result["accuracy"] == pytest.approx(100.0 * right / found)

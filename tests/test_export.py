@@ -21,14 +21,13 @@ from nl_detectron.layers import NonLocalBlock2d
 from nl_detectron.predictor import build_predictor
 from tests.helpers import (
     DEMO_CONFIG,
+    KEYPOINT_DEMO,
     REPO_ROOT,
     SMALL_IMAGES,
-    SMALL_TRAINING,
+    brief_keypoint_weights,
     command_line,
-    confident_weights,
 )
 
-KEYPOINT_DEMO = os.path.join(REPO_ROOT, "configs", "demo", "keypoint_rcnn_R50_NL_shapes.yaml")
 # Every detection kept (a seeded model's scores are low), 128-pixel images.
 OPTS = command_line(SMALL_IMAGES, {"MODEL.ROI_HEADS.SCORE_THRESH_TEST": 0.0})
 # ONNX Runtime's kernels differ from torch's in the last bits, which the seeded (untrained)
@@ -111,20 +110,7 @@ def test_exported_mask_rcnn_predicts_what_eager_predicts(mask_model, images, fmt
 
 @pytest.fixture(scope="module")
 def keypoint_weights(tmp_path_factory):
-    """A briefly trained keypoint demo model (a seeded keypoint head's heatmaps make detectron2's
-    keypoint decoding assert, in eager mode too), its classifier made confident so that every
-    machine detects something."""
-    out = tmp_path_factory.mktemp("keypoint")
-    train_opts = command_line(
-        SMALL_TRAINING,
-        {"SOLVER.MAX_ITER": 20, "SOLVER.CHECKPOINT_PERIOD": 100, "DATASETS.TEST": "()"},
-    )
-    subprocess.run(
-        [sys.executable, os.path.join(REPO_ROOT, "tools", "train_net.py"), "--config-file",
-         KEYPOINT_DEMO, *train_opts, "OUTPUT_DIR", str(out)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return confident_weights(out / "model_final.pth", out / "confident.pth")
+    return brief_keypoint_weights(tmp_path_factory.mktemp("keypoint"))
 
 
 @pytest.mark.slow

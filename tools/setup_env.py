@@ -8,6 +8,8 @@ Prepare the active Python interpreter for nl_detectron, idempotently.
    otherwise built from the PyPI source distribution ``pb1-detectron2==0.6`` (pinned sha256) as a
    pure-Python wheel, with the fixes current NumPy, Pillow and torch need (see ``PATCHES``).
 3. nl_detectron itself: installed editable from this checkout, with its ordinary dependencies.
+4. With ``--browser``: Debian's ``chromium`` and ``chromium-driver`` (apt-get), which the
+   attention viewer's browser test drives through selenium; kept when already there.
 
 Only the Python standard library is used, since nothing else can be assumed to be installed.
 Run ``python tools/setup_env.py --help`` for the options.
@@ -346,6 +348,31 @@ def ensure_detectron2(wheel_dir, rebuild=False):
     log(f"built and installed detectron2 {found} (wheel: {wheel})")
 
 
+# Debian's headless browser for tests/test_viewer.py, and where the test looks for it.
+BROWSER_PACKAGES = ("chromium", "chromium-driver")
+BROWSER_FILES = ("/usr/bin/chromium", "/usr/bin/chromedriver")
+
+
+def ensure_browser():
+    if all(os.path.exists(path) for path in BROWSER_FILES):
+        log(f"kept the browser: {', '.join(BROWSER_FILES)}")
+        return
+    apt = shutil.which("apt-get")
+    if apt is None:
+        raise SetupError(
+            f"--browser installs Debian's {' and '.join(BROWSER_PACKAGES)} with apt-get, which "
+            f"this system lacks; install a Chromium and its driver as {' and '.join(BROWSER_FILES)}"
+        )
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    run([*sudo, apt, "update", "-qq"], env=env)
+    run([*sudo, apt, "install", "-y", "-qq", "--no-install-recommends", *BROWSER_PACKAGES], env=env)
+    missing = [path for path in BROWSER_FILES if not os.path.exists(path)]
+    if missing:
+        raise SetupError(f"apt-get installed {BROWSER_PACKAGES} but {missing} do not exist")
+    log(f"installed the browser: {', '.join(BROWSER_PACKAGES)}")
+
+
 def ensure_nl_detectron():
     pip("install", "--quiet", "--no-build-isolation", "-e", f"{REPO_ROOT}[dev,export]")
     log(f"installed nl_detectron (editable) from {REPO_ROOT}")
@@ -363,6 +390,11 @@ def main(argv=None):
         action="store_true",
         help="rebuild and reinstall the pure-Python detectron2 even if it imports",
     )
+    parser.add_argument(
+        "--browser",
+        action="store_true",
+        help="also install Debian's chromium and chromium-driver (the viewer's browser test)",
+    )
     args = parser.parse_args(argv)
     log(f"python: {sys.executable} ({sys.version.split()[0]})")
     try:
@@ -370,6 +402,8 @@ def main(argv=None):
         ensure_torch()
         ensure_detectron2(args.wheel_dir, rebuild=args.rebuild_detectron2)
         ensure_nl_detectron()
+        if args.browser:
+            ensure_browser()
     except SetupError as e:
         log(f"FAILED: {e}")
         return 1

@@ -9,6 +9,7 @@ import os
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from .demo_shapes import DEMO_DATASETS
+from .relation_shapes import RELATION_DATASETS
 
 # Metadata fields of detectron2's built-in datasets that name a file or folder they read.
 PATH_FIELDS = (
@@ -41,7 +42,7 @@ def check_datasets_on_disk(names_by_key, *, skip=()):
     missing, layout = [], []
     for key, names in names_by_key.items():
         for name in names:
-            if name in skip or name in DEMO_DATASETS:  # generated on first use
+            if name in skip or name in DEMO_DATASETS + RELATION_DATASETS:  # generated on first use
                 continue
             if name not in DatasetCatalog.list():
                 raise DatasetNotFoundError(

@@ -1,4 +1,3 @@
-import filecmp
 import json
 
 import numpy as np
@@ -7,20 +6,11 @@ import pycocotools.mask as mask_util
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from nl_detectron.data.demo_shapes import CLASSES, KEYPOINT_NAMES, SPLITS, generate_demo_split
+from tests.helpers import check_split_deterministic_and_cached
 
 
 def test_generation_is_deterministic_and_cached(tmp_path):
-    json_a = generate_demo_split(str(tmp_path / "a"), "val")
-    json_b = generate_demo_split(str(tmp_path / "b"), "val")
-    with open(json_a) as fa, open(json_b) as fb:
-        assert json.load(fa) == json.load(fb)
-    match, mismatch, errors = filecmp.cmpfiles(
-        tmp_path / "a" / "val", tmp_path / "b" / "val", ["0001.png", "0060.png"], shallow=False
-    )
-    assert match == ["0001.png", "0060.png"]
-    mtime = (tmp_path / "a" / "annotations" / "val.json").stat().st_mtime_ns
-    generate_demo_split(str(tmp_path / "a"), "val")
-    assert (tmp_path / "a" / "annotations" / "val.json").stat().st_mtime_ns == mtime
+    check_split_deterministic_and_cached(generate_demo_split, tmp_path, "val", SPLITS["val"][0])
 
 
 def test_annotations_are_consistent(tmp_path):

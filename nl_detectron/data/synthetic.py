@@ -1,0 +1,112 @@
+"""
+What the built-in synthetic datasets share: shapes drawn as polygons on noisy backgrounds, their
+COCO annotations, and a split written deterministically from a seed, once.
+"""
+
+import json
+import logging
+import os
+
+import cv2
+import numpy as np
+import pycocotools.mask as mask_util
+
+logger = logging.getLogger(__name__)
+
+SHAPES = ("circle", "square", "triangle")
+
+
+def shape_polygon(shape, center, size, angle):
+    """(P, 2) float polygon of one of ``SHAPES``, in (x, y) pixel coordinates."""
+    if shape == "circle":
+        t = np.linspace(0, 2 * np.pi, 32, endpoint=False)
+        unit = np.stack([np.cos(t), np.sin(t)], axis=1) * 0.5
+    elif shape == "square":
+        unit = np.array([[-0.5, -0.5], [0.5, -0.5], [0.5, 0.5], [-0.5, 0.5]]) * 0.8
+    else:
+        t = np.array([-np.pi / 2, np.pi / 6, 5 * np.pi / 6])
+        unit = np.stack([np.cos(t), np.sin(t)], axis=1) * 0.55
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    return unit @ rotation.T * size + np.asarray(center)
+
+
+def noisy_background(rng, height, width):
+    """(H, W, 3) uint8: a dark colour, a horizontal gradient and Gaussian noise."""
+    base = rng.integers(0, 90, size=3)
+    gradient = np.linspace(0, rng.integers(0, 60), width)[None, :, None]
+    image = base + gradient + rng.normal(0, 12, size=(height, width, 3))
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def fill_polygon(image, polygon, color):
+    """Draw ``polygon`` ((P, 2), pixels) filled with ``color`` (BGR) into ``image``, in place."""
+    cv2.fillPoly(image, [np.round(polygon * 16).astype(np.int32)], color, cv2.LINE_8, 4)
+
+
+def polygon_annotation(polygon, category_id, image_id, height, width):
+    """The COCO annotation (no id) of one object drawn as ``polygon``: box, area, polygon mask."""
+    flat = [float(v) for v in polygon.reshape(-1)]
+    rle = mask_util.frPyObjects([flat], height, width)
+    x0, y0 = polygon.min(axis=0)
+    x1, y1 = polygon.max(axis=0)
+    return {
+        "image_id": image_id,
+        "category_id": category_id,
+        "bbox": [float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
+        "area": float(mask_util.area(mask_util.merge(rle))),
+        "segmentation": [flat],
+        "iscrowd": 0,
+    }
+
+
+def disjoint(a, b, margin=4):
+    """Whether boxes ``a`` and ``b`` (x0, y0, x1, y1) are more than ``margin`` pixels apart."""
+    return (
+        a[2] + margin < b[0] or b[2] + margin < a[0] or a[3] + margin < b[1] or b[3] + margin < a[1]
+    )
+
+
+def write_split(root, split, *, info, draw, categories, image_size):
+    """
+    Write ``root/<split>/*.png`` and ``root/annotations/<split>.json`` unless an up-to-date copy
+    is there (one whose ``info`` equals ``info``). The JSON is written last, atomically, so its
+    presence means the split is complete.
+
+    Args:
+        info (dict): the generator's version, ``num_images`` and ``seed``; stored in the JSON.
+        draw (callable): (numpy Generator, image id) -> (BGR uint8 image, COCO annotations
+            without ids), called for image ids 1..num_images with one generator seeded by
+            ``info["seed"]``.
+        categories (list[dict]): the COCO categories.
+        image_size (tuple): (height, width) of every image.
+
+    Returns:
+        str: path of the COCO JSON file.
+    """
+    json_file = os.path.join(root, "annotations", f"{split}.json")
+    if os.path.exists(json_file):
+        with open(json_file) as f:
+            if json.load(f).get("info") == info:
+                return json_file
+    num_images = info["num_images"]
+    logger.info(f"Generating {num_images} images into {root}/{split} ...")
+    rng = np.random.default_rng(info["seed"])
+    image_dir = os.path.join(root, split)
+    os.makedirs(image_dir, exist_ok=True)
+    os.makedirs(os.path.dirname(json_file), exist_ok=True)
+    height, width = image_size
+    images, annotations = [], []
+    for image_id in range(1, num_images + 1):
+        file_name = f"{image_id:04d}.png"
+        image, anns = draw(rng, image_id)
+        cv2.imwrite(os.path.join(image_dir, file_name), image)
+        images.append({"id": image_id, "file_name": file_name, "height": height, "width": width})
+        annotations.extend(anns)
+    for ann_id, ann in enumerate(annotations, start=1):
+        ann["id"] = ann_id
+    coco = {"info": info, "images": images, "annotations": annotations, "categories": categories}
+    tmp_file = json_file + ".tmp"
+    with open(tmp_file, "w") as f:
+        json.dump(coco, f)
+    os.replace(tmp_file, json_file)
+    return json_file

@@ -1,0 +1,209 @@
+"""
+The HTML attention viewer: its stored rows against ``NonLocalBlock2d.attention_map``, and, in
+headless Chromium, two clicks that redraw the maps and show the model's attention.
+"""
+
+import base64
+import os
+import re
+import shutil
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from detectron2.data import DatasetCatalog
+from detectron2.data.detection_utils import read_image
+
+from nl_detectron.config import load_config
+from nl_detectron.predictor import PredictionVisualizer
+from nl_detectron.visualization.viewer import (
+    BlockCapture,
+    dequantize,
+    quantize_rows,
+    strided_queries,
+    viewer_data,
+    write_viewer,
+)
+from tests.helpers import (
+    KEYPOINT_DEMO,
+    SMALL_IMAGES,
+    brief_keypoint_weights,
+    command_line,
+    run_tool,
+)
+
+IMAGE = os.path.join(os.environ["DETECTRON2_DATASETS"], "nl_demo_shapes", "val", "0001.png")
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+
+
+def test_quantised_rows_are_within_half_a_step_of_the_weights():
+    rows = torch.rand(50, 37, dtype=torch.float64).softmax(dim=1)
+    rows[3] = 0  # a row of zeros stays zeros
+    q, scale = quantize_rows(rows)
+    assert q.dtype == np.uint8 and q.max() == 255
+    error = np.abs(dequantize(q, scale) - rows.numpy())
+    assert (error <= scale[:, None] / 510 + 1e-7).all()
+    assert (dequantize(q, scale)[3] == 0).all()
+
+
+def test_strided_queries_keep_every_stride_th_cell_from_the_first():
+    cells = strided_queries(5, 7, 2)
+    assert cells.tolist()[:4] == [[0, 0], [0, 2], [0, 4], [0, 6]]
+    assert len(cells) == 3 * 4 and cells.max(axis=0).tolist() == [4, 6]
+
+
+@pytest.fixture(scope="module")
+def keypoint_viewer(tmp_path_factory):
+    """A keypoint NL model's viewer of one demo image, with the blocks' captured inputs."""
+    DatasetCatalog.get("nl_demo_shapes_val")  # generates the images on first use
+    out = tmp_path_factory.mktemp("viewer")
+    weights = brief_keypoint_weights(out / "train")
+    cfg = load_config(KEYPOINT_DEMO, [*command_line(SMALL_IMAGES), "MODEL.WEIGHTS", weights])
+    visualizer = PredictionVisualizer(cfg)
+    capture = BlockCapture(visualizer.predictor.model)
+    image = read_image(IMAGE, format="BGR")
+    predictions, drawn = visualizer.draw(image)
+    data = viewer_data(visualizer.predictor, image, drawn, predictions, capture)
+    path = out / "viewer.html"
+    write_viewer(path, data, "test viewer")
+    return path, data, capture, predictions["instances"]
+
+
+def stored_row(entry, map_index, cell):
+    """The dequantised row the viewer stores for a query cell (row, column)."""
+    kh, kw = entry["key_grid"]
+    q = np.frombuffer(_b64(entry["maps"][map_index]["rows"]), np.uint8).reshape(-1, kh * kw)
+    scale = np.frombuffer(_b64(entry["maps"][map_index]["scales"]), "<f4")
+    index = cell[0] // entry["stride"] * -(-entry["grid"][1] // entry["stride"]) + cell[1]
+    return dequantize(q, scale)[index], scale[index]
+
+
+def _b64(text):
+    return base64.b64decode(text)
+
+
+def model_row(capture, name, map_index, cell):
+    block = capture.blocks[name]
+    x = capture.calls[name][0]
+    x = x if map_index is None else x[map_index : map_index + 1]
+    return block.attention_map(x, [cell])[0, 0].flatten().double().numpy()
+
+
+def test_viewer_stores_every_block_and_every_detection(keypoint_viewer):
+    path, data, capture, instances = keypoint_viewer
+    names = [entry["name"] for entry in data["blocks"]]
+    assert names == list(capture.blocks)  # backbone blocks and the keypoint head's four
+    assert sum(entry["kind"] == "roi" for entry in data["blocks"]) == 4
+    assert len(instances) > 0
+    for entry in data["blocks"]:
+        assert len(entry["maps"]) == (1 if entry["kind"] == "image" else len(instances))
+        h, w = entry["grid"]
+        for map_index, stored in enumerate(entry["maps"]):
+            assert set(stored["statistics"]) >= {"attention_distance", "entropy"}
+            for cell in [(0, 0), (h - 1, w - 1), (h // 2, w // 3)]:
+                got, scale = stored_row(entry, map_index, cell)
+                roi = None if entry["kind"] == "image" else map_index
+                want = model_row(capture, entry["name"], roi, cell)
+                np.testing.assert_allclose(got, want, atol=scale / 510 + 1e-6)
+    text = path.read_text()
+    # self-contained: nothing fetched from anywhere
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", text)
+    assert "<link" not in text and "import(" not in text
+
+
+def test_rows_hold_every_query_by_every_key(keypoint_viewer):
+    for entry in keypoint_viewer[1]["blocks"]:
+        assert entry["stride"] == 1
+        (h, w), (kh, kw) = entry["grid"], entry["key_grid"]
+        assert all(len(_b64(m["rows"])) == h * w * kh * kw for m in entry["maps"])
+
+
+def test_tool_writes_the_viewer_and_refuses_a_bad_stride(tmp_path, keypoint_viewer):
+    weights = str(keypoint_viewer[0].parent / "train" / "confident.pth")
+    args = ["--config-file", KEYPOINT_DEMO, "--input", IMAGE, "--output", str(tmp_path)]
+    opts = [*command_line(SMALL_IMAGES), "MODEL.WEIGHTS", weights]
+    code, output = run_tool("attention_maps.py", *args, "--html", *opts)
+    assert code == 0, output[-3000:]
+    full = (tmp_path / "0001_attention.html").stat().st_size
+    strided = [*args[:-1], str(tmp_path / "s2"), "--html", "--query-stride", "2"]
+    code, output = run_tool("attention_maps.py", *strided, *opts)
+    assert code == 0, output[-3000:]
+    assert (tmp_path / "s2" / "0001_attention.html").stat().st_size < full
+    code, output = run_tool("attention_maps.py", *args, "--html", "--query-stride", "0", *opts)
+    assert code == 2 and "--query-stride must be 1 or more, got 0" in output
+
+
+def browser():
+    """Headless Chromium from Debian's packages, driven by selenium; skips naming what lacks."""
+    webdriver = pytest.importorskip(
+        "selenium.webdriver", reason="selenium is not installed (pip install -e .[dev])"
+    )
+    from selenium.webdriver.chrome.service import Service
+
+    for path in (CHROMIUM, CHROMEDRIVER):
+        if not shutil.which(path):
+            pytest.skip(
+                f"{path} is missing: python tools/setup_env.py --browser installs Debian's "
+                "chromium and chromium-driver"
+            )
+    options = webdriver.ChromeOptions()
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(arg)
+    options.add_argument("--window-size=1400,1100")
+    options.binary_location = CHROMIUM
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+def click(driver, canvas, x, y, scale):
+    """Click image pixel (x, y) of the viewer's main canvas (drawn at ``scale``)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    size = canvas.size  # offsets are from the element's centre
+    dx, dy = x * scale - size["width"] / 2, y * scale - size["height"] / 2
+    ActionChains(driver).move_to_element_with_offset(canvas, int(dx), int(dy)).click().perform()
+    return driver.execute_script("return window.nlViewer.state")
+
+
+def test_clicks_in_chromium_show_the_models_attention(keypoint_viewer):
+    path, data, capture, instances = keypoint_viewer
+    driver = browser()
+    try:
+        driver.get(path.as_uri())
+        for _ in range(100):
+            if driver.execute_script("return window.nlViewer && window.nlViewer.ready"):
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail(f"the viewer never got ready: {driver.get_log('browser')}")
+        from selenium.webdriver.common.by import By
+
+        canvas = driver.find_element(By.ID, "main")
+        scale = canvas.size["width"] / data["width"]
+        backbone = data["blocks"][0]["name"]
+        panel = driver.find_element(By.CSS_SELECTOR, f'div[data-block="{backbone}"] canvas')
+        box = instances.pred_boxes.tensor[0].tolist()  # the highest-scoring detection
+        points = [((box[0] + box[2]) / 2, (box[1] + box[3]) / 2), (5.0, data["height"] - 5.0)]
+        drawn, heads_shown = [], []
+        for x, y in points:
+            state = click(driver, canvas, x, y, scale)
+            assert state["query"] == pytest.approx([x, y], abs=1.0 / scale + 1e-6)
+            drawn.append(driver.execute_script("return arguments[0].toDataURL()", panel))
+            heads_shown.append(sum(shown is not None for shown in state["blocks"].values()) - 1)
+            for entry in data["blocks"]:
+                shown = state["blocks"][entry["name"]]
+                if entry["kind"] == "roi" and shown is None:
+                    continue  # the point lies in no detection
+                roi = shown["roi"]
+                want = model_row(capture, entry["name"], roi, shown["cell"])
+                scale_k = want.max()
+                np.testing.assert_allclose(shown["values"], want, atol=scale_k / 510 + 1e-6)
+        assert drawn[0] != drawn[1]  # the backbone block's map changed with the query
+        assert heads_shown[0] == 4  # inside a detection: the head's 4 blocks show its RoI
+        screenshot = os.environ.get("NL_VIEWER_SCREENSHOT")
+        if screenshot:
+            click(driver, canvas, *points[0], scale)
+            driver.save_screenshot(screenshot)
+    finally:
+        driver.quit()
