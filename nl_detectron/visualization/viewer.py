@@ -78,10 +78,12 @@ def _encode(array):
     return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
 
 
-def _png_data_url(image_rgb):
-    ok, png = cv2.imencode(".png", np.ascontiguousarray(image_rgb[:, :, ::-1]))
+def _jpeg_data_url(image_rgb, quality=90):
+    ok, jpeg = cv2.imencode(
+        ".jpg", np.ascontiguousarray(image_rgb[:, :, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, quality]
+    )
     assert ok
-    return "data:image/png;base64," + base64.b64encode(png.tobytes()).decode("ascii")
+    return "data:image/jpeg;base64," + base64.b64encode(jpeg.tobytes()).decode("ascii")
 
 
 def _statistics(block, x, output):
@@ -132,7 +134,7 @@ def viewer_data(predictor, image_bgr, drawn_rgb, predictions, capture, *, query_
         capture (BlockCapture): holds the blocks' inputs and outputs of that prediction.
         query_stride (int): keep one query cell in ``query_stride`` per side.
     Returns:
-        dict, JSON-ready: ``image`` (a PNG data URL), ``width``, ``height``, ``colormap``
+        dict, JSON-ready: ``image`` (a JPEG data URL), ``width``, ``height``, ``colormap``
         (256 RGB triples), and ``blocks``: per block, its grids in image pixels, its quantised
         rows (base64) with their scales, and its statistics on this image.
     """
@@ -188,7 +190,7 @@ def viewer_data(predictor, image_bgr, drawn_rgb, predictions, capture, *, query_
         blocks.append(entry)
     colormap = (matplotlib.colormaps["viridis"](np.linspace(0, 1, 256))[:, :3] * 255).round()
     return {
-        "image": _png_data_url(drawn_rgb),
+        "image": _jpeg_data_url(drawn_rgb),
         "width": width,
         "height": height,
         "colormap": colormap.astype(int).tolist(),
