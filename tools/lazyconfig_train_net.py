@@ -10,18 +10,11 @@ Train or evaluate from a Python (LazyConfig) config, as detectron2's tools/lazyc
         --eval-only train.init_checkpoint=output/lazy_demo/model_final.pth
 """
 
-from nl_detectron.engine import argument_parser, exit_if_datasets_missing, launch
+from nl_detectron.engine import argument_parser, exit_if_datasets_missing, launch_from_args
 from nl_detectron.engine.lazy import lazy_main
 
 if __name__ == "__main__":
     args = argument_parser().parse_args()
     print("Command Line Args:", args)
     exit_if_datasets_missing(args)
-    launch(
-        lazy_main,
-        args.num_gpus,
-        num_machines=args.num_machines,
-        machine_rank=args.machine_rank,
-        dist_url=args.dist_url,
-        args=(args,),
-    )
+    launch_from_args(lazy_main, args)

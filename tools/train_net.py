@@ -7,17 +7,10 @@ Train or evaluate an nl_detectron model, as detectron2's tools/train_net.py:
         MODEL.WEIGHTS /path/to/model_final.pth
 """
 
-from nl_detectron.engine import argument_parser, exit_if_datasets_missing, launch, main
+from nl_detectron.engine import argument_parser, exit_if_datasets_missing, launch_from_args, main
 
 if __name__ == "__main__":
     args = argument_parser().parse_args()
     print("Command Line Args:", args)
     exit_if_datasets_missing(args)
-    launch(
-        main,
-        args.num_gpus,
-        num_machines=args.num_machines,
-        machine_rank=args.machine_rank,
-        dist_url=args.dist_url,
-        args=(args,),
-    )
+    launch_from_args(main, args)

@@ -1,4 +1,3 @@
-from ..utils.compat import launch
 from .defaults import (
     argument_parser,
     config_arguments,
@@ -7,14 +6,18 @@ from .defaults import (
     register_datasets,
     setup,
 )
+from .launch import LaunchError, launch, launch_from_args, launcher_group
 from .trainer import Trainer
 
 __all__ = [
+    "LaunchError",
     "Trainer",
     "argument_parser",
     "config_arguments",
     "exit_if_datasets_missing",
     "launch",
+    "launch_from_args",
+    "launcher_group",
     "main",
     "register_datasets",
     "setup",

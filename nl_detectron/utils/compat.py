@@ -66,14 +66,27 @@ def _gloo_worker(
         rank=machine_rank * num_processes_per_machine + local_rank,
         timeout=DEFAULT_TIMEOUT,
     )
-    # The group of this machine's processes, which v0.6's comm.get_local_rank() reads.
-    for i in range(world_size // num_processes_per_machine):
+    set_local_process_group(world_size // num_processes_per_machine, num_processes_per_machine)
+    comm.synchronize()
+    main_func(*args)
+
+
+def set_local_process_group(num_machines, num_processes_per_machine):
+    """
+    Create detectron2's group of this machine's processes, which ``comm.get_local_rank()`` reads:
+    main's ``comm.create_local_process_group``, or v0.6's ``comm._LOCAL_PROCESS_GROUP`` (ranks
+    numbered machine by machine). Every process of the group calls it, after
+    ``init_process_group``.
+    """
+    if hasattr(comm, "create_local_process_group"):
+        comm.create_local_process_group(num_processes_per_machine)
+        return
+    machine_rank = dist.get_rank() // num_processes_per_machine
+    for i in range(num_machines):
         first = i * num_processes_per_machine
         group = dist.new_group(list(range(first, first + num_processes_per_machine)))
         if i == machine_rank:
             comm._LOCAL_PROCESS_GROUP = group
-    comm.synchronize()
-    main_func(*args)
 
 
 @lru_cache(maxsize=None)

@@ -16,6 +16,7 @@ import time
 import pytest
 import torch
 
+from detectron2.engine.launch import _find_free_port
 from detectron2.modeling import build_model
 from detectron2.structures import BitMasks, Boxes, Instances, Keypoints
 from detectron2.utils.events import EventStorage
@@ -53,24 +54,32 @@ EVAL_OPTS = command_line(
 )
 
 
-def train_net(output_dir, *args, opts=OPTS, num_processes=2, **popen):
+# One thread per process, as torchrun sets (OMP_NUM_THREADS=1): the float sums, and so the
+# weights, depend on the thread count, and the launchers' runs are compared bitwise.
+ENV = dict(os.environ, OMP_NUM_THREADS="1")
+TRAIN_NET = os.path.join(REPO_ROOT, "tools", "train_net.py")
+
+
+def train_net(output_dir, *args, opts=OPTS, num_processes=2, launcher=(), **popen):
+    """
+    ``tools/train_net.py`` on the demo config with ``opts``; by ``--num-gpus num_processes``, or
+    under ``launcher`` (a torchrun command line) when given.
+    """
+    processes = [] if launcher else ["--num-gpus", str(num_processes), "--dist-url", "auto"]
     command = [
-        sys.executable,
-        os.path.join(REPO_ROOT, "tools", "train_net.py"),
+        *(launcher or [sys.executable]),
+        TRAIN_NET,
         "--config-file",
         DEMO_CONFIG,
-        "--num-gpus",
-        str(num_processes),
-        "--dist-url",
-        "auto",
+        *processes,
         *args,
         *opts,
         "OUTPUT_DIR",
         str(output_dir),
     ]
     if popen:
-        return subprocess.Popen(command, **popen)
-    result = subprocess.run(command, capture_output=True, text=True)
+        return subprocess.Popen(command, env=ENV, **popen)
+    result = subprocess.run(command, capture_output=True, text=True, env=ENV)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
 
@@ -120,6 +129,64 @@ def test_same_seed_gives_the_same_two_process_training(two_process_run, tmp_path
     losses = [[r.get("total_loss") for r in metrics(out)] for out in (two_process_run, tmp_path)]
     assert losses[0] == losses[1]
     assert_same_weights(final_weights(two_process_run), final_weights(tmp_path))
+
+
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]
+
+
+@pytest.mark.slow
+def test_torchrun_trains_as_num_gpus_does(two_process_run, tmp_path):
+    result = train_net(tmp_path, launcher=[*TORCHRUN, "--standalone", "--nproc_per_node", "2"])
+    assert "Rank of current process: 0. World size: 2" in result.stdout + result.stderr
+    rows = [r for r in metrics(tmp_path) if "total_loss" in r]
+    assert [r["iteration"] for r in rows][-1] == MAX_ITER - 1  # one writer, one training
+    assert_same_weights(final_weights(two_process_run), final_weights(tmp_path))
+
+
+@pytest.mark.slow
+def test_two_machines_on_loopback_train_as_one_machine_does(two_process_run, tmp_path):
+    """Two "machines" of one process each, by --num-machines and by torchrun --nnodes."""
+    machines = {
+        "num_machines": lambda rank, port: (
+            [sys.executable],
+            ["--num-machines", "2", "--machine-rank", str(rank), "--num-gpus", "1",
+             "--dist-url", f"tcp://127.0.0.1:{port}"],
+        ),
+        "torchrun": lambda rank, port: (
+            [*TORCHRUN, "--nnodes", "2", "--node_rank", str(rank), "--nproc_per_node", "1",
+             "--master_addr", "127.0.0.1", "--master_port", str(port)],
+            [],
+        ),
+    }  # fmt: skip
+    for name, command in machines.items():
+        port = _find_free_port()
+        out = tmp_path / name
+        processes = []
+        for rank in (0, 1):
+            launcher, args = command(rank, port)
+            processes.append(
+                subprocess.Popen(
+                    [*launcher, TRAIN_NET, "--config-file", DEMO_CONFIG, *args, *OPTS,
+                     "OUTPUT_DIR", str(out)],
+                    env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                )
+            )  # fmt: skip
+        outputs = [p.communicate(timeout=600)[0] for p in processes]
+        assert [p.returncode for p in processes] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
+        assert_same_weights(final_weights(two_process_run), final_weights(out))
+
+
+def test_num_gpus_under_a_launcher_is_refused_naming_both(tmp_path):
+    env = dict(ENV, RANK="0", WORLD_SIZE="2", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1")
+    env["MASTER_PORT"] = str(_find_free_port())
+    result = subprocess.run(
+        [sys.executable, TRAIN_NET, "--config-file", DEMO_CONFIG, "--num-gpus", "2", *OPTS,
+         "OUTPUT_DIR", str(tmp_path)],
+        capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "rank 0 of 2; --num-gpus 2 --num-machines 1 would start more" in result.stderr
+    assert not (tmp_path / "model_final.pth").exists()
 
 
 @pytest.mark.slow
