@@ -121,8 +121,13 @@ def launch_from_args(main_func, args):
     """
     ``launch`` with a tool's ``--num-gpus``, ``--num-machines``, ``--machine-rank`` and
     ``--dist-url``; an environment that cannot be joined ends the process with status 2 and
-    the reason.
+    the reason. A group that torchrun restarted (after a worker was lost) resumes from its last
+    checkpoint, as ``--resume`` does.
     """
+    restarts = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0)
+    if restarts and not args.resume:
+        print(f"torchrun restart {restarts}: resuming from the last checkpoint", file=sys.stderr)
+        args.resume = True
     try:
         launch(
             main_func,
@@ -142,9 +147,13 @@ def join_group(group, timeout=DEFAULT_TIMEOUT):
     cuda = torch.cuda.is_available()
     if cuda:
         torch.cuda.set_device(group.local_rank)
+    # The launcher's store outlives a restart of the group: keys of each attempt under their own
+    # prefix, or a restarted rank could read the address of a process of the attempt before.
+    store, _, _ = next(dist.rendezvous("env://", group.rank, group.world_size, timeout=timeout))
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
     dist.init_process_group(
         backend="nccl" if cuda else "gloo",
-        init_method="env://",
+        store=dist.PrefixStore(f"nl_detectron/attempt_{attempt}", store),
         rank=group.rank,
         world_size=group.world_size,
         timeout=timeout,

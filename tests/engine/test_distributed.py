@@ -189,6 +189,37 @@ def test_num_gpus_under_a_launcher_is_refused_naming_both(tmp_path):
     assert not (tmp_path / "model_final.pth").exists()
 
 
+def _children(pid):
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(p) for p in f.read().split()]
+
+
+@pytest.mark.slow
+def test_torchrun_restarts_a_lost_worker_and_resumes_to_the_same_weights(two_process_run, tmp_path):
+    """SIGKILL one worker mid-training: torchrun --max-restarts 1 restarts the group, which
+    resumes from its last checkpoint with no flag added, and ends with the uninterrupted
+    weights."""
+    agent = train_net(
+        tmp_path,
+        launcher=[*TORCHRUN, "--standalone", "--nproc_per_node", "2", "--max-restarts", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    tag = tmp_path / "last_checkpoint"
+    deadline = time.time() + 300
+    while not (tag.exists() and tag.read_text() >= "model_0000003.pth"):
+        assert agent.poll() is None and time.time() < deadline, "training ended too early"
+        time.sleep(0.05)
+    workers = _children(agent.pid)
+    assert len(workers) == 2, workers
+    os.kill(workers[1], signal.SIGKILL)
+    output = agent.communicate(timeout=600)[0]
+    assert agent.returncode == 0, output[-3000:]
+    assert "torchrun restart 1: resuming from the last checkpoint" in output
+    assert_same_weights(final_weights(two_process_run), final_weights(tmp_path))
+
+
 @pytest.mark.slow
 def test_sigkill_then_resume_with_two_processes_ends_with_the_same_weights(
     two_process_run, tmp_path
