@@ -26,7 +26,7 @@ demo-fast: setup
 		--report $(FAST_OUTPUT)/eval_report.json
 
 test: setup
-	$(PYTHON) -m pytest tests -q -ra
+	$(PYTHON) -m pytest tests -q -ra --durations=15
 
 # Development: the suite without the end-to-end runs marked slow (seconds to a minute).
 test-fast: setup

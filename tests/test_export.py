@@ -24,7 +24,6 @@ from tests.helpers import (
     KEYPOINT_DEMO,
     REPO_ROOT,
     SMALL_IMAGES,
-    brief_keypoint_weights,
     command_line,
 )
 
@@ -106,11 +105,6 @@ def test_exported_mask_rcnn_predicts_what_eager_predicts(mask_model, images, fmt
             assert torch.allclose(got.scores, eager.scores, atol=ONNX_SCORE_ATOL), path
             mismatch = (got.pred_masks != eager.pred_masks).float().mean().item()
             assert mismatch < ONNX_MASK_MISMATCH, (path, mismatch)
-
-
-@pytest.fixture(scope="module")
-def keypoint_weights(tmp_path_factory):
-    return brief_keypoint_weights(tmp_path_factory.mktemp("keypoint"))
 
 
 @pytest.mark.slow
