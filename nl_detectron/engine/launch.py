@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from torch.multiprocessing import ProcessExitedException
 
 from detectron2.utils import comm
 
@@ -121,8 +122,9 @@ def launch_from_args(main_func, args):
     """
     ``launch`` with a tool's ``--num-gpus``, ``--num-machines``, ``--machine-rank`` and
     ``--dist-url``; an environment that cannot be joined ends the process with status 2 and
-    the reason. A group that torchrun restarted (after a worker was lost) resumes from its last
-    checkpoint, as ``--resume`` does.
+    the reason. A spawned process that dies (killed, out of memory) stops the others at once,
+    and ends the tool with status 1 and an error naming its rank. A group that torchrun
+    restarted (after a worker was lost) resumes from its last checkpoint, as ``--resume`` does.
     """
     restarts = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0)
     if restarts and not args.resume:
@@ -140,6 +142,16 @@ def launch_from_args(main_func, args):
     except LaunchError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    except ProcessExitedException as e:
+        rank = args.machine_rank * args.num_gpus + e.error_index
+        how = f"was killed by {e.signal_name}" if e.signal_name else f"exited with {e.exit_code}"
+        print(
+            f"error: training process {e.error_index} of this machine (rank {rank}, pid "
+            f"{e.error_pid}) {how}; the other processes were stopped. Continue the training "
+            "from its last checkpoint with --resume.",
+            file=sys.stderr,
+        )
+        sys.exit(1)
 
 
 def join_group(group, timeout=DEFAULT_TIMEOUT):

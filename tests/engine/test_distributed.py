@@ -221,6 +221,43 @@ def test_torchrun_restarts_a_lost_worker_and_resumes_to_the_same_weights(two_pro
 
 
 @pytest.mark.slow
+def test_a_lost_worker_stops_the_others_at_once_naming_its_rank(tmp_path):
+    launcher = train_net(
+        tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    tag = tmp_path / "last_checkpoint"
+    deadline = time.time() + 300
+    while not tag.exists():
+        assert launcher.poll() is None and time.time() < deadline, "training ended too early"
+        time.sleep(0.05)
+    workers = [int(line.split()[0]) for line in _worker_lines(launcher.pid)]
+    os.kill(workers[1], signal.SIGKILL)
+    killed = time.time()
+    output = launcher.communicate(timeout=120)[0]
+    assert time.time() - killed < 60  # not the process group's 30-minute timeout
+    assert launcher.returncode == 1
+    assert (
+        f"training process 1 of this machine (rank 1, pid {workers[1]}) was killed by SIGKILL"
+        in output
+    )
+
+
+def _worker_lines(pid):
+    """``pid command`` of the training workers that ``pid`` spawned (not its helper processes)."""
+    lines = []
+    for child in _children(pid):
+        with open(f"/proc/{child}/cmdline", "rb") as f:
+            command = f.read().replace(b"\0", b" ").decode()
+        if "spawn_main" in command:
+            lines.append(f"{child} {command}")
+    return lines
+
+
+@pytest.mark.slow
 def test_sigkill_then_resume_with_two_processes_ends_with_the_same_weights(
     two_process_run, tmp_path
 ):
