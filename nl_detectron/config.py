@@ -79,6 +79,10 @@ def add_nonlocal_config(cfg):
     cfg.DDP.BROADCAST_BUFFERS = False
     # Send gradients in fp16 between processes: half the traffic, for multi-machine runs.
     cfg.DDP.FP16_COMPRESSION = False
+    # Minutes a process waits for the others, at start-up and on each collective, before it
+    # fails: bounds the wait where a process of another machine is lost and the transport does
+    # not say so. torch's default, 30.
+    cfg.DDP.TIMEOUT_MINUTES = 30.0
 
 
 def load_config(config_file, opts=()):

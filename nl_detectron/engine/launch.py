@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -17,6 +18,7 @@ from torch.multiprocessing import ProcessExitedException
 
 from detectron2.utils import comm
 
+from ..config import is_lazy, load_any_config
 from ..utils.compat import DEFAULT_TIMEOUT, set_local_process_group
 from ..utils.compat import launch as spawn_launch
 
@@ -91,11 +93,21 @@ def launcher_group(env=None):
     return LauncherGroup(launcher, rank, world_size, local_rank, local_world_size)
 
 
-def launch(main_func, num_gpus, *, num_machines=1, machine_rank=0, dist_url=None, args=()):
+def launch(
+    main_func,
+    num_gpus,
+    *,
+    num_machines=1,
+    machine_rank=0,
+    dist_url=None,
+    args=(),
+    timeout=DEFAULT_TIMEOUT,
+):
     """
     Run ``main_func(*args)`` in every process of the training: in the group an outside launcher
     started (``launcher_group``), or in the processes ``--num-gpus`` x ``--num-machines`` spawn.
     Under a launcher, ``--num-gpus`` and ``--num-machines`` must stay 1: the launcher decides.
+    ``timeout`` (timedelta): how long a process waits for the others before it fails.
     """
     group = launcher_group()
     if group is None:
@@ -106,6 +118,7 @@ def launch(main_func, num_gpus, *, num_machines=1, machine_rank=0, dist_url=None
             machine_rank=machine_rank,
             dist_url=dist_url,
             args=args,
+            timeout=timeout,
         )
         return
     if num_gpus != 1 or num_machines != 1:
@@ -114,7 +127,7 @@ def launch(main_func, num_gpus, *, num_machines=1, machine_rank=0, dist_url=None
             f"--num-gpus {num_gpus} --num-machines {num_machines} would start more: leave both "
             "at 1 and give the launcher the number of processes (torchrun --nproc_per_node N)"
         )
-    join_group(group)
+    join_group(group, timeout)
     main_func(*args)
 
 
@@ -138,6 +151,7 @@ def launch_from_args(main_func, args):
             machine_rank=args.machine_rank,
             dist_url=args.dist_url,
             args=(args,),
+            timeout=process_group_timeout(load_any_config(args.config_file, args.opts)),
         )
     except LaunchError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -152,6 +166,19 @@ def launch_from_args(main_func, args):
             file=sys.stderr,
         )
         sys.exit(1)
+
+
+def process_group_timeout(cfg):
+    """``DDP.TIMEOUT_MINUTES`` of a YAML config, or ``train.dist_timeout_minutes`` of a Python one
+    (30 where it has none), as a timedelta."""
+    if is_lazy(cfg):
+        minutes = cfg.train.get("dist_timeout_minutes", DEFAULT_TIMEOUT.total_seconds() / 60)
+        key = "train.dist_timeout_minutes"
+    else:
+        minutes, key = cfg.DDP.TIMEOUT_MINUTES, "DDP.TIMEOUT_MINUTES"
+    if not minutes > 0:
+        raise LaunchError(f"{key} must be a positive number of minutes, got {minutes!r}")
+    return timedelta(minutes=minutes)
 
 
 def join_group(group, timeout=DEFAULT_TIMEOUT):

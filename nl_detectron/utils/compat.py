@@ -27,7 +27,13 @@ LAUNCH_FALLS_BACK_TO_GLOO = hasattr(comm, "create_local_process_group")
 
 
 def launch(
-    main_func, num_processes_per_machine, num_machines=1, machine_rank=0, dist_url=None, args=()
+    main_func,
+    num_processes_per_machine,
+    num_machines=1,
+    machine_rank=0,
+    dist_url=None,
+    args=(),
+    timeout=DEFAULT_TIMEOUT,
 ):
     """
     detectron2's ``launch`` (same arguments), which on v0.6 without CUDA starts the processes on
@@ -42,6 +48,7 @@ def launch(
             machine_rank=machine_rank,
             dist_url=dist_url,
             args=args,
+            timeout=timeout,
         )
         return
     if dist_url == "auto":
@@ -50,13 +57,28 @@ def launch(
     mp.start_processes(
         _gloo_worker,
         nprocs=num_processes_per_machine,
-        args=(main_func, world_size, num_processes_per_machine, machine_rank, dist_url, args),
+        args=(
+            main_func,
+            world_size,
+            num_processes_per_machine,
+            machine_rank,
+            dist_url,
+            args,
+            timeout,
+        ),
         daemon=False,
     )
 
 
 def _gloo_worker(
-    local_rank, main_func, world_size, num_processes_per_machine, machine_rank, dist_url, args
+    local_rank,
+    main_func,
+    world_size,
+    num_processes_per_machine,
+    machine_rank,
+    dist_url,
+    args,
+    timeout,
 ):
     """One process of ``launch`` on v0.6 without CUDA: v0.6's worker, on gloo."""
     dist.init_process_group(
@@ -64,7 +86,7 @@ def _gloo_worker(
         init_method=dist_url,
         world_size=world_size,
         rank=machine_rank * num_processes_per_machine + local_rank,
-        timeout=DEFAULT_TIMEOUT,
+        timeout=timeout,
     )
     set_local_process_group(world_size // num_processes_per_machine, num_processes_per_machine)
     comm.synchronize()

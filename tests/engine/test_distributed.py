@@ -246,6 +246,23 @@ def test_a_lost_worker_stops_the_others_at_once_naming_its_rank(tmp_path):
     )
 
 
+@pytest.mark.slow
+def test_a_machine_that_never_comes_is_waited_for_ddp_timeout_minutes(tmp_path):
+    """Machine 0 of 2 alone, with DDP.TIMEOUT_MINUTES 0.1: it fails after 6 seconds of waiting,
+    saying so, instead of torch's 30 minutes."""
+    started = time.time()
+    result = subprocess.run(
+        [sys.executable, TRAIN_NET, "--config-file", DEMO_CONFIG, "--num-machines", "2",
+         "--machine-rank", "0", "--num-gpus", "1", "--dist-url",
+         f"tcp://127.0.0.1:{_find_free_port()}", *OPTS, "DDP.TIMEOUT_MINUTES", "0.1",
+         "OUTPUT_DIR", str(tmp_path)],
+        capture_output=True, text=True, env=ENV, timeout=300,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "1/2 clients joined" in result.stderr, result.stderr[-2000:]
+    assert time.time() - started < 120
+
+
 def _worker_lines(pid):
     """``pid command`` of the training workers that ``pid`` spawned (not its helper processes)."""
     lines = []

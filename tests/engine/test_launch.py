@@ -1,9 +1,13 @@
 """Which process group an outside launcher describes in the environment."""
 
+from datetime import timedelta
+
 import pytest
 
+from nl_detectron.config import load_any_config
 from nl_detectron.engine import LaunchError, launch, launcher_group
-from nl_detectron.engine.launch import LauncherGroup
+from nl_detectron.engine.launch import LauncherGroup, process_group_timeout
+from tests.helpers import DEMO_CONFIG, REPO_ROOT
 
 MASTER = {"MASTER_ADDR": "10.0.0.1", "MASTER_PORT": "29500"}
 
@@ -56,3 +60,15 @@ def test_launch_under_a_launcher_refuses_more_processes(monkeypatch):
         launch(lambda: None, 2)
     with pytest.raises(LaunchError, match="--num-gpus 1 --num-machines 2"):
         launch(lambda: None, 1, num_machines=2)
+
+
+def test_process_group_timeout_is_the_configs():
+    assert process_group_timeout(load_any_config(DEMO_CONFIG, [])) == timedelta(minutes=30)
+    cfg = load_any_config(DEMO_CONFIG, ["DDP.TIMEOUT_MINUTES", "2.5"])
+    assert process_group_timeout(cfg) == timedelta(minutes=2.5)
+    lazy = load_any_config(f"{REPO_ROOT}/configs/lazy/mask_rcnn_R50_NL_shapes.py", [])
+    assert process_group_timeout(lazy) == timedelta(minutes=30)
+    lazy.train.dist_timeout_minutes = 3
+    assert process_group_timeout(lazy) == timedelta(minutes=3)
+    with pytest.raises(LaunchError, match="DDP.TIMEOUT_MINUTES must be a positive number"):
+        process_group_timeout(load_any_config(DEMO_CONFIG, ["DDP.TIMEOUT_MINUTES", "0.0"]))
