@@ -143,7 +143,8 @@ def test_the_tool_writes_json_table_and_a_plot_per_block(tmp_path):
     block = "backbone.bottom_up.res4.nonlocal4"
     assert report["blocks"][block]["maps"] == 2
     assert 0.0 <= report["blocks"][block]["attention_distance"] <= 1.0
-    assert 0.0 < report["blocks"][block]["entropy"] <= 1.0
+    # random weights on noise: anything from one-hot (0, seen once) to uniform (1)
+    assert 0.0 <= report["blocks"][block]["entropy"] <= 1.0
     # a new block is the identity: it adds nothing, so its outputs have no direction
     assert report["blocks"][block]["output_distance"] is None
     assert f"| {block} | 2 |" in (tmp_path / "out" / "attention_stats.md").read_text()
