@@ -112,6 +112,17 @@ class BlockCapture:
                 lambda m, args: self.calls.update(__input__=tuple(args[0].shape[-2:]))
             )
         )
+        # The boxes the keypoint head's RoIs were pooled from (resized-input pixels), in the
+        # order of its blocks' batch: before post-processing drops any box.
+        head = getattr(getattr(model, "roi_heads", None), "keypoint_head", None)
+        if head is not None:
+            self._handles.append(
+                head.register_forward_pre_hook(
+                    lambda m, args: self.calls.update(
+                        __rois__=torch.cat([i.pred_boxes.tensor for i in args[1]]).detach()
+                    )
+                )
+            )
 
     def _hook(self, name):
         def hook(block, args, output):
@@ -146,7 +157,6 @@ def viewer_data(predictor, image_bgr, drawn_rgb, predictions, capture, *, query_
     resized_h, resized_w = getattr(transform, "new_h", height), getattr(transform, "new_w", width)
     # image pixels per resized-input pixel
     sy, sx = height / resized_h, width / resized_w
-    instances = predictions["instances"].to("cpu") if "instances" in predictions else None
     blocks = []
     for name, block in capture.blocks.items():
         if name not in capture.calls:
@@ -171,10 +181,11 @@ def viewer_data(predictor, image_bgr, drawn_rgb, predictions, capture, *, query_
             )
             maps = [(x, output, None)]
         else:
-            if instances is None or len(instances) != x.shape[0]:
-                continue  # the head ran on RoIs the predictions no longer list
+            rois = capture.calls.get("__rois__")
+            if rois is None or len(rois) != x.shape[0]:
+                continue  # not the keypoint head's RoIs
             entry.update(kind="roi")
-            boxes = instances.pred_boxes.tensor.numpy().tolist()
+            boxes = (rois.cpu() * torch.tensor([sx, sy, sx, sy])).tolist()
             maps = [(x[i : i + 1], output[i : i + 1], boxes[i]) for i in range(x.shape[0])]
         entry["maps"] = []
         for x_i, out_i, box in maps:
