@@ -65,7 +65,7 @@ def keypoint_viewer(tmp_path_factory, keypoint_weights):
     capture = BlockCapture(visualizer.predictor.model)
     image = read_image(IMAGE, format="BGR")
     predictions, drawn = visualizer.draw(image)
-    data = viewer_data(visualizer.predictor, image, drawn, predictions, capture)
+    data = viewer_data(visualizer.predictor, image, drawn, capture)
     path = out / "viewer.html"
     write_viewer(path, data, "test viewer")
     return path, data, capture, predictions["instances"]

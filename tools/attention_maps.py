@@ -101,9 +101,7 @@ def write_html(cfg, args, logger):
     capture = BlockCapture(visualizer.predictor.model)
     image = read_image(args.input, format="BGR")
     predictions, drawn = visualizer.draw(image)
-    data = viewer_data(
-        visualizer.predictor, image, drawn, predictions, capture, query_stride=args.query_stride
-    )
+    data = viewer_data(visualizer.predictor, image, drawn, capture, query_stride=args.query_stride)
     os.makedirs(args.output, exist_ok=True)
     stem = os.path.splitext(os.path.basename(args.input))[0]
     path = os.path.join(args.output, f"{stem}_attention.html")

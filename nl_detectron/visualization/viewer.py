@@ -135,12 +135,12 @@ class BlockCapture:
             handle.remove()
 
 
-def viewer_data(predictor, image_bgr, drawn_rgb, predictions, capture, *, query_stride=1):
+def viewer_data(predictor, image_bgr, drawn_rgb, capture, *, query_stride=1):
     """
-    The viewer's data for one image whose predictions were just made with ``capture`` hooked.
+    The viewer's data for one image just predicted with ``capture`` hooked.
 
     Args:
-        predictor: the predictor that made ``predictions`` (its ``aug`` resized the image).
+        predictor: the predictor that ran on the image (its ``aug`` resized it).
         drawn_rgb: (H, W, 3) uint8, the image with the predictions drawn.
         capture (BlockCapture): holds the blocks' inputs and outputs of that prediction.
         query_stride (int): keep one query cell in ``query_stride`` per side.
