@@ -20,8 +20,8 @@ import math
 
 import torch
 
-from .layers import NonLocalBlock2d
-from .layers.nonlocal_ops import CHUNK_ELEMENTS, SOFTMAX_MODES, pairwise_weights
+from .layers import NONLOCAL_FAMILY
+from .layers.nonlocal_ops import CHUNK_ELEMENTS
 
 STATISTICS = (
     "attention_distance",
@@ -95,7 +95,7 @@ def block_statistics(block, x, output=None):
     The statistics of one block on each map of a batch.
 
     Args:
-        block (NonLocalBlock2d): the block.
+        block: a block of ``NONLOCAL_FAMILY``.
         x: (N, C, H, W) its input.
         output: (N, C, H, W) its output (``block(x)`` when None).
     Returns:
@@ -107,32 +107,26 @@ def block_statistics(block, x, output=None):
         output = block(x)
     added = (output - x).flatten(2).transpose(1, 2)  # (N, L, C)
     features = x.flatten(2).transpose(1, 2)
-    theta, phi, _ = block.embed(x)
     n, _, h, w = x.shape
-    num_keys = phi.shape[1]
+    num_keys = math.prod(block.key_grid(h, w))
     near = _Neighbourhood(h, w, block.key_grid(h, w), x.device)
     chunk = max(1, CHUNK_ELEMENTS // max(1, num_keys))
     results = []
     for i in range(n):
+        weights_of = block.query_weights(x[i : i + 1])
         rows = _UnitSum()
         entropy = near_weight = total_weight = near_share = 0.0
         for start in range(0, h * w, chunk):
-            weights = pairwise_weights(
-                theta[i : i + 1, start : start + chunk],
-                phi[i : i + 1],
-                block.mode,
-                concat_weight=block._concat_weight(),
-                scale=block.scale,
-            )[0].double()  # (chunk, S)
+            index = torch.arange(start, min(start + chunk, h * w), device=x.device)
+            weights = weights_of(index)[0].double()  # (chunk, S)
             rows.add(weights)
-            if block.mode in SOFTMAX_MODES:
+            if block.softmax_weights:
                 entropy += -(weights * weights.clamp_min(1e-300).log()).sum().item()
             mask = near.mask(start, start + weights.shape[0])
             near_weight += (weights * mask).sum().item()
             near_share += mask.double().mean(1).sum().item()
             total_weight += weights.sum().item()
-        softmax = block.mode in SOFTMAX_MODES
-        signed = block.mode == "dot_product"
+        softmax, signed = block.softmax_weights, block.signed
         results.append(
             dict(
                 attention_distance=rows.distance(),
@@ -161,7 +155,7 @@ class AttentionStatistics:
         self.blocks = {
             name: module
             for name, module in model.named_modules()
-            if isinstance(module, NonLocalBlock2d)
+            if isinstance(module, NONLOCAL_FAMILY)
         }
         if not self.blocks:
             raise ValueError("this model has no NL block")

@@ -26,6 +26,19 @@ def add_nonlocal_config(cfg):
     defaults are the paper's COCO setting, so switching ``MODEL.BACKBONE.NAME`` alone gives it.
     """
     cfg.MODEL.NONLOCAL = CN()
+    # The block of the non-local family (docs/family.md): "nonlocal" (the NL block, with the keys
+    # below), "simplified" (GCNet's SNL: one query-independent map, W_v), "gc" (GCNet's global
+    # context block: that map, then a bottleneck), "disentangled" (DNL: a whitened pairwise term
+    # plus a unary term; the NL keys below apply). Every one starts as the identity.
+    cfg.MODEL.NONLOCAL.BLOCK = "nonlocal"
+    # "gc" only: the bottleneck's reduction r (C / r channels; GCNet's default 16, its r4 is 4)
+    # and how its term joins x: "add" (GCNet's default) or "mul" (x * sigmoid(term), mmcv's
+    # channel_mul; x / 2 at init, so not the identity).
+    cfg.MODEL.NONLOCAL.GC_RATIO = 16
+    cfg.MODEL.NONLOCAL.GC_FUSION = "add"
+    # "disentangled" only: the temperature tau of the whitened pairwise softmax
+    # (mmsegmentation's DNLHead default).
+    cfg.MODEL.NONLOCAL.DNL_TEMPERATURE = 0.05
     # Pairwise function f: "embedded_gaussian" (paper's default), "gaussian", "dot_product",
     # "concatenation".
     cfg.MODEL.NONLOCAL.MODE = "embedded_gaussian"

@@ -6,7 +6,7 @@ import pytest
 from detectron2.modeling import build_model
 
 from nl_detectron.config import load_config
-from nl_detectron.layers import NonLocalBlock2d
+from nl_detectron.layers import NONLOCAL_FAMILY, build_block
 from tests.helpers import REPO_ROOT
 
 CONFIGS = sorted(
@@ -16,12 +16,21 @@ CONFIGS = sorted(
 )
 
 
+# The block a config's name promises: "_NL" the NL block, "_SNL", "_GC" and "_DNL" the family's.
+NAME_TAGS = {"_NL": "nonlocal", "_SNL": "simplified", "_GC": "gc", "_DNL": "disentangled"}
+
+
 @pytest.mark.parametrize("config", CONFIGS)
 def test_every_config_merges_and_builds(config):
     cfg = load_config(os.path.join(REPO_ROOT, config), ["MODEL.DEVICE", "cpu"])
     model = build_model(cfg)
-    num_nl = sum(isinstance(m, NonLocalBlock2d) for m in model.modules())
-    assert (num_nl > 0) == ("_NL" in os.path.basename(config)), num_nl
+    blocks = [m for m in model.modules() if isinstance(m, NONLOCAL_FAMILY)]
+    tags = [tag for tag in NAME_TAGS if tag in os.path.basename(config)]
+    assert (len(blocks) > 0) == bool(tags), len(blocks)
+    if tags:
+        assert cfg.MODEL.NONLOCAL.BLOCK == NAME_TAGS[tags[0]]
+        want = build_block(64, block=cfg.MODEL.NONLOCAL.BLOCK)
+        assert all(type(b) is type(want) for b in blocks)
 
 
 def test_nl_config_differs_from_its_baseline_twin_only_in_the_backbone():

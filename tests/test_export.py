@@ -17,7 +17,7 @@ from detectron2.modeling import build_model
 
 from nl_deploy import ExportedModel
 from nl_detectron.config import load_config
-from nl_detectron.layers import NonLocalBlock2d
+from nl_detectron.layers import NONLOCAL_FAMILY, NonLocalBlock2d
 from nl_detectron.predictor import build_predictor
 from tests.helpers import (
     DEMO_CONFIG,
@@ -262,3 +262,34 @@ def test_exported_keypoint_rcnn_without_detection_and_on_tiny_and_wide_images(
         assert len(got) == len(eager) and got.image_size == eager.image_size, path
         assert torch.equal(got.pred_keypoints, eager.pred_keypoints), path
     assert len(exported(read_image(without, format="BGR"))) == 0
+
+
+FAST_DEMO = os.path.join(REPO_ROOT, "configs", "demo", "mask_rcnn_R18_NL_fast.yaml")
+
+
+@pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
+@pytest.mark.parametrize("block", ["simplified", "gc", "disentangled"])
+def test_every_block_of_the_family_exports(block, fmt, tmp_path):
+    """The fast demo's model with each block (perturbed, so not the identity), traced."""
+    torch.manual_seed(0)
+    opts = [*OPTS, "MODEL.NONLOCAL.BLOCK", block]
+    model = build_model(load_config(FAST_DEMO, ["MODEL.DEVICE", "cpu", *opts]))
+    for name, module in model.named_modules():
+        if ".nonlocal" in name and isinstance(module, NONLOCAL_FAMILY):
+            for p in module.parameters():
+                torch.nn.init.normal_(p, std=0.1)
+    weights = str(tmp_path / "seeded.pth")
+    torch.save({"model": model.state_dict()}, weights)
+    result = subprocess.run(
+        [sys.executable, os.path.join(REPO_ROOT, "tools", "export_model.py"),
+         "--config-file", FAST_DEMO, "--format", fmt, "--sample-image", val_image("0001.png"),
+         "--output", str(tmp_path), *opts, "MODEL.WEIGHTS", weights],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    exported = ExportedModel(str(tmp_path / ("model.ts" if fmt == "torchscript" else "model.onnx")))
+    predictor = build_predictor(load_config(FAST_DEMO, [*opts, "MODEL.WEIGHTS", weights]))
+    eager, got = eager_and_exported(predictor, exported, val_image("0003.png"))
+    assert len(eager) > 5 and torch.equal(got.pred_classes, eager.pred_classes)
+    atol = 0 if fmt == "torchscript" else ONNX_BOX_ATOL
+    torch.testing.assert_close(got.pred_boxes.tensor, eager.pred_boxes.tensor, rtol=0, atol=atol)

@@ -253,3 +253,70 @@ def test_clicks_in_chromium_show_the_models_attention(keypoint_viewer):
             driver.save_screenshot(screenshot)
     finally:
         driver.quit()
+
+
+@pytest.fixture(scope="module")
+def family_viewers(tmp_path_factory, keypoint_weights):
+    """Viewers of the keypoint demo model with GC and with DNL blocks: the NL model's trained
+    weights but the blocks' (a seeded keypoint head's heatmaps make detectron2's decoding
+    assert), new blocks as they start."""
+    records = DatasetCatalog.get("nl_demo_shapes_val")
+    record = next(r for r in records if os.path.samefile(r["file_name"], IMAGE))
+    out, viewers = tmp_path_factory.mktemp("family"), {}
+    for block in ("gc", "disentangled"):
+        torch.manual_seed(0)
+        opts = [*OPTS, "MODEL.NONLOCAL.BLOCK", block, "MODEL.WEIGHTS", keypoint_weights]
+        cfg = load_config(KEYPOINT_DEMO, opts)
+        visualizer = PredictionVisualizer(cfg)
+        detect_ground_truth(visualizer.predictor.model.roi_heads, record)
+        capture = BlockCapture(visualizer.predictor.model)
+        image = read_image(IMAGE, format="BGR")
+        _, drawn = visualizer.draw(image)
+        data = viewer_data(visualizer.predictor, image, drawn, capture, query_stride=2)
+        write_viewer(out / f"{block}.html", data, block)
+        viewers[block] = (out / f"{block}.html", data, capture)
+    return viewers
+
+
+def test_gc_viewer_stores_one_map_per_input(family_viewers):
+    _, data, capture = family_viewers["gc"]
+    assert [e["name"] for e in data["blocks"]] == list(capture.blocks)
+    for entry in data["blocks"]:
+        assert entry["query_independent"] and entry["label"].startswith("global context")
+        block, x = capture.blocks[entry["name"]], capture.calls[entry["name"]][0]
+        (kh, kw) = entry["key_grid"]
+        for i, stored in enumerate(entry["maps"]):
+            assert len(_b64(stored["rows"])) == kh * kw  # one row: every query's
+            got, scale = stored_row(entry, i, (0, 0))
+            want = block.context_weights(x[i : i + 1])[0].detach().double().numpy()
+            np.testing.assert_allclose(got, want, atol=scale / 510 + 1e-6)
+
+
+def test_dnl_viewer_shows_the_pairwise_and_the_unary_term_side_by_side(family_viewers):
+    path, data, capture = family_viewers["disentangled"]
+    names = [e["name"] for e in data["blocks"]]
+    assert names == [n for block in capture.blocks for n in (block, f"{block}:unary")]
+    driver = browser()
+    try:
+        driver.get(path.as_uri())
+        for _ in range(100):
+            if driver.execute_script("return window.nlViewer && window.nlViewer.ready"):
+                break
+            time.sleep(0.1)
+        from selenium.webdriver.common.by import By
+
+        canvas = driver.find_element(By.ID, "main")
+        scale = canvas.size["width"] / data["width"]
+        state = click(driver, canvas, 40.0, 150.0, scale)
+        backbone = data["blocks"][0]["name"]
+        x = capture.calls[backbone][0]
+        block = capture.blocks[backbone]
+        pairwise, unary = state["blocks"][backbone], state["blocks"][f"{backbone}:unary"]
+        want = model_row(capture, backbone, None, pairwise["cell"])
+        np.testing.assert_allclose(pairwise["values"], want, atol=want.max() / 510 + 1e-6)
+        want = block.unary_map(x)[0, 0].flatten().double().numpy()
+        np.testing.assert_allclose(unary["values"], want, atol=want.max() / 510 + 1e-6)
+        titles = driver.find_elements(By.CSS_SELECTOR, "div.block h2")
+        assert any("unary term" in t.text for t in titles)
+    finally:
+        driver.quit()

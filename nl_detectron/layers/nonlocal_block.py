@@ -191,7 +191,14 @@ class NonLocalBlock2d(nn.Module):
         """
         theta, phi, g = self.embed(x)
         op = nonlocal_bounded if self.impl == "bounded" else nonlocal_naive
-        y = op(theta, phi, g, self.mode, concat_weight=self._concat_weight(), scale=self.scale)
+        y = op(
+            theta,
+            phi,
+            g,
+            self.mode,
+            concat_weight=self._concat_weight(),
+            scale=self.pairwise_scale(),
+        )
         n, c, h, w = x.shape
         y = y.transpose(1, 2).reshape(n, self.inter_channels, h, w)
         y = self.out(y)
@@ -216,12 +223,40 @@ class NonLocalBlock2d(nn.Module):
         n, _, h, w = x.shape
         if ((queries < 0) | (queries >= torch.tensor([h, w], device=x.device))).any():
             raise ValueError(f"query positions {queries.tolist()} outside the {h}x{w} grid")
-        theta, phi, _ = self.embed(x)
-        theta = theta[:, queries[:, 0] * w + queries[:, 1]]
-        weights = pairwise_weights(
-            theta, phi, self.mode, concat_weight=self._concat_weight(), scale=self.scale
-        )
+        weights = self.query_weights(x)(queries[:, 0] * w + queries[:, 1])
         return weights.reshape(n, len(queries), *self.key_grid(h, w))
+
+    def query_weights(self, x):
+        """
+        The embeddings of ``x`` computed once, and a function of query indices (K,) (flat
+        positions of x's grid) to their normalised weights f(x_i, x_j) / C(x): (N, K, S) over
+        the S key positions. Statistics and viewers call it a bounded chunk of queries at a time.
+        """
+        theta, phi, _ = self.embed(x)
+        return lambda index: pairwise_weights(
+            theta[:, index],
+            phi,
+            self.mode,
+            concat_weight=self._concat_weight(),
+            scale=self.pairwise_scale(),
+        )
+
+    def pairwise_scale(self):
+        """The factor of the softmax modes' logits (1 for the 1/N modes)."""
+        return self.scale
+
+    @property
+    def softmax_weights(self):
+        """Whether each query's weights are a softmax (they sum to 1; entropy is defined)."""
+        return self.mode in SOFTMAX_MODES
+
+    @property
+    def signed(self):
+        """Whether weights can be negative (dot product)."""
+        return self.mode == "dot_product"
+
+    # A query's weights depend on the query.
+    query_independent = False
 
     def key_grid(self, h, w):
         """(H', W') of the key positions j for an (H, W) input: ``subsampled_size`` with

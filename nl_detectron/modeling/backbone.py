@@ -19,7 +19,9 @@ from detectron2.modeling.backbone.fpn import (
 )
 from detectron2.modeling.backbone.resnet import build_resnet_backbone
 
-from ..layers import MODES, NonLocalBlock2d
+from ..layers import BLOCKS, MODES, build_block
+from ..layers.context_block import FUSIONS
+from ..layers.family import ARGUMENT_DEFAULTS, BLOCK_ARGUMENTS
 from ..layers.nonlocal_block import IMPLS, SUB_SAMPLE_AT
 from ..utils.compat import replace_resnet_stage
 
@@ -33,6 +35,10 @@ def nonlocal_block_kwargs(cfg):
     """
     nl = cfg.MODEL.NONLOCAL
     return checked_block_kwargs(
+        block=nl.BLOCK,
+        gc_ratio=nl.GC_RATIO,
+        gc_fusion=nl.GC_FUSION,
+        dnl_temperature=nl.DNL_TEMPERATURE,
         inter_channels=nl.INTER_CHANNELS,
         mode=nl.MODE,
         sub_sample=nl.SUB_SAMPLE,
@@ -46,11 +52,19 @@ def nonlocal_block_kwargs(cfg):
 
 def checked_block_kwargs(*, key=str, **kwargs):
     """
-    ``kwargs`` (``NonLocalBlock2d``'s arguments but ``in_channels``) checked, where a bad value
+    ``kwargs`` (``build_block``'s arguments but ``in_channels``) checked, where a bad value
     fails with ``key(argument name)`` (the name the user wrote it under), the value and the
-    valid choices.
+    valid choices. An argument changed from its default that the chosen block does not read is
+    refused, naming the block and what it reads.
     """
-    for name, valid in (("mode", MODES), ("impl", IMPLS), ("sub_sample_at", SUB_SAMPLE_AT)):
+    choices = (
+        ("block", BLOCKS),
+        ("mode", MODES),
+        ("impl", IMPLS),
+        ("sub_sample_at", SUB_SAMPLE_AT),
+        ("gc_fusion", FUSIONS),
+    )
+    for name, valid in choices:
         if kwargs[name] not in valid:
             raise ValueError(f"{key(name)} = {kwargs[name]!r} is not one of {', '.join(valid)}")
     inter = kwargs["inter_channels"]
@@ -67,6 +81,36 @@ def checked_block_kwargs(*, key=str, **kwargs):
                 f"{key('norm')} = {kwargs['norm']!r} is not a detectron2 norm; valid: '' (none), "
                 "'BN', 'SyncBN', 'GN', 'FrozenBN', 'naiveSyncBN', 'nnSyncBN'"
             ) from None
+    ratio = kwargs["gc_ratio"]
+    if isinstance(ratio, bool) or not isinstance(ratio, int) or ratio < 1:
+        raise ValueError(
+            f"{key('gc_ratio')} = {ratio!r} must be an int of 1 or more (C / r channels)"
+        )
+    temperature = kwargs["dnl_temperature"]
+    if (
+        isinstance(temperature, bool)
+        or not isinstance(temperature, (int, float))
+        or temperature <= 0
+    ):
+        raise ValueError(f"{key('dnl_temperature')} = {temperature!r} must be a number above 0")
+    block = kwargs["block"]
+    reads = BLOCK_ARGUMENTS[block]
+    unread = [
+        n
+        for n, v in kwargs.items()
+        if n != "block" and n not in reads and v != ARGUMENT_DEFAULTS[n]
+    ]
+    if unread:
+        raise ValueError(
+            f"{', '.join(f'{key(n)} = {kwargs[n]!r}' for n in unread)} set, but {key('block')} = "
+            f"{block!r} does not read it; that block reads "
+            f"{', '.join(key(n) for n in reads) or 'no other setting'}"
+        )
+    if block == "disentangled" and kwargs["mode"] != "embedded_gaussian":
+        raise ValueError(
+            f"{key('mode')} = {kwargs['mode']!r}, but {key('block')} = 'disentangled' whitens an "
+            "embedded_gaussian pairwise term; leave the mode at 'embedded_gaussian'"
+        )
     return kwargs
 
 
@@ -114,7 +158,7 @@ def insert_nonlocal_blocks(
             since it would train inside a stage that is meant to stay fixed.
         placement_key (callable): stage name -> the name errors give its placement under.
         freeze_key (str): the name errors give ``freeze_at`` under.
-        block_kwargs: passed to ``NonLocalBlock2d``.
+        block_kwargs: passed to ``build_block`` (the family's block and its arguments).
     Returns:
         list[str]: names of the inserted modules, relative to ``resnet``.
     """
@@ -139,7 +183,7 @@ def insert_nonlocal_blocks(
         for name, block in stage.named_children():
             modules[name] = block
             if int(name) in after:
-                modules[f"nonlocal{name}"] = NonLocalBlock2d(block.out_channels, **block_kwargs)
+                modules[f"nonlocal{name}"] = build_block(block.out_channels, **block_kwargs)
                 inserted.append(f"{stage_name}.nonlocal{name}")
         replace_resnet_stage(resnet, stage_name, nn.Sequential(modules))
     return inserted
@@ -149,6 +193,10 @@ def nonlocal_resnet(
     resnet,
     *,
     after_blocks=None,
+    block="nonlocal",
+    gc_ratio=16,
+    gc_fusion="add",
+    dnl_temperature=0.05,
     inter_channels=None,
     mode="embedded_gaussian",
     sub_sample=True,
@@ -171,12 +219,17 @@ def nonlocal_resnet(
         after_blocks (dict[str, list[int]]): per stage name ("res2" ... "res5"), the indices of
             the residual blocks that get an NL block right after them (negative: from the end).
             None: the paper's COCO setting, ``{"res4": [-2]}``.
-        inter_channels, mode, sub_sample, sub_sample_at, norm, use_scale, impl: the keys of
-            ``MODEL.NONLOCAL`` of the same names (README.md, "Configuring the block").
+        block, gc_ratio, gc_fusion, dnl_temperature, inter_channels, mode, sub_sample,
+            sub_sample_at, norm, use_scale, impl: the keys of ``MODEL.NONLOCAL`` of the same
+            names (docs/block.md, docs/family.md).
     Returns:
         ResNet: ``resnet``, changed in place.
     """
     block_kwargs = checked_block_kwargs(
+        block=block,
+        gc_ratio=gc_ratio,
+        gc_fusion=gc_fusion,
+        dnl_temperature=dnl_temperature,
         inter_channels=inter_channels,
         mode=mode,
         sub_sample=sub_sample,

@@ -10,7 +10,7 @@ from detectron2.modeling.roi_heads.keypoint_head import (
     KRCNNConvDeconvUpsampleHead,
 )
 
-from ..layers import NonLocalBlock2d
+from ..layers import build_block
 from .backbone import nonlocal_block_kwargs
 
 
@@ -36,7 +36,7 @@ class KRCNNConvDeconvUpsampleNLHead(KRCNNConvDeconvUpsampleHead):
         Args:
             nonlocal_after_convs (list[int]): 1-based indices k of the convs ``conv_fcn{k}``
                 followed by an NL block.
-            nonlocal_kwargs (dict): keyword arguments of ``NonLocalBlock2d``.
+            nonlocal_kwargs (dict): keyword arguments of ``build_block`` (the family's block).
             Others: as ``KRCNNConvDeconvUpsampleHead``.
         """
         super().__init__(input_shape, num_keypoints=num_keypoints, conv_dims=conv_dims, **kwargs)
@@ -53,7 +53,7 @@ class KRCNNConvDeconvUpsampleNLHead(KRCNNConvDeconvUpsampleHead):
         self.nonlocal_after_convs = sorted(after)
         for k in self.nonlocal_after_convs:
             self.add_module(
-                f"nonlocal_fcn{k}", NonLocalBlock2d(conv_dims[k - 1], **(nonlocal_kwargs or {}))
+                f"nonlocal_fcn{k}", build_block(conv_dims[k - 1], **(nonlocal_kwargs or {}))
             )
 
     def __iter__(self):

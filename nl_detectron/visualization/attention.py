@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from fvcore.transforms.transform import NoOpTransform
 
-from ..layers import NonLocalBlock2d
+from ..layers import NONLOCAL_FAMILY
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def nonlocal_blocks(model):
     return {
         n: m
         for n, m in model.named_modules()
-        if isinstance(m, NonLocalBlock2d) and n.startswith("backbone.")
+        if isinstance(m, NONLOCAL_FAMILY) and n.startswith("backbone.")
     }
 
 

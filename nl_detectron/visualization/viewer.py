@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..attention_stats import block_statistics
-from ..layers import NonLocalBlock2d
+from ..layers import NONLOCAL_FAMILY, DisentangledNonLocalBlock2d, GlobalContextBlock2d
 
 # Queries per attention_map call: bounds the (chunk, S) weights held at once.
 CHUNK_ELEMENTS = 1 << 22
@@ -59,7 +59,7 @@ def strided_queries(h, w, stride):
 def attention_rows(block, x, queries):
     """
     Args:
-        block (NonLocalBlock2d): the block.
+        block: a block of ``NONLOCAL_FAMILY``.
         x: (1, C, H, W) its input.
         queries: (K, 2) (row, column) cells.
     Returns:
@@ -86,6 +86,26 @@ def _jpeg_data_url(image_rgb, quality=90):
     return "data:image/jpeg;base64," + base64.b64encode(jpeg.tobytes()).decode("ascii")
 
 
+def block_label(block):
+    """What a block's panel shows, in a few words."""
+    if isinstance(block, GlobalContextBlock2d):
+        name = "simplified NL" if block.transform_kind == "linear" else "global context"
+        return f"{name}: one map for every query"
+    if isinstance(block, DisentangledNonLocalBlock2d):
+        return "disentangled: whitened pairwise term"
+    return block.mode
+
+
+def _stored_map(rows, box, statistics):
+    q, scale = quantize_rows(rows)
+    return {
+        "box": box,
+        "rows": _encode(q),
+        "scales": _encode(scale.astype("<f4")),
+        "statistics": statistics,
+    }
+
+
 def _statistics(block, x, output):
     """Each statistic's mean over the maps of ``x`` (RoIs of one head block, or the image)."""
     maps = block_statistics(block, x, output)
@@ -100,7 +120,7 @@ class BlockCapture:
     """Forward hooks on every NL block of a model, keeping each call's input and output."""
 
     def __init__(self, model):
-        self.blocks = {n: m for n, m in model.named_modules() if isinstance(m, NonLocalBlock2d)}
+        self.blocks = {n: m for n, m in model.named_modules() if isinstance(m, NONLOCAL_FAMILY)}
         if not self.blocks:
             raise ValueError("this model has no NL block")
         self.calls = {}
@@ -164,13 +184,15 @@ def viewer_data(predictor, image_bgr, drawn_rgb, capture, *, query_stride=1):
         x, output = capture.calls[name]
         h, w = x.shape[-2:]
         kh, kw = block.key_grid(h, w)
-        queries = strided_queries(h, w, query_stride)
+        shared = block.query_independent  # one map for every query: one row stored
+        queries = np.zeros((1, 2), np.int64) if shared else strided_queries(h, w, query_stride)
         entry = {
             "name": name,
             "grid": [h, w],
             "key_grid": [kh, kw],
-            "stride": query_stride,
-            "mode": block.mode,
+            "stride": 1 if shared else query_stride,
+            "label": block_label(block),
+            "query_independent": shared,
         }
         if name.startswith("backbone."):
             cell_h, cell_w = padded_h / h * sy, padded_w / w * sx
@@ -187,18 +209,20 @@ def viewer_data(predictor, image_bgr, drawn_rgb, capture, *, query_stride=1):
             entry.update(kind="roi")
             boxes = (rois.cpu() * torch.tensor([sx, sy, sx, sy])).tolist()
             maps = [(x[i : i + 1], output[i : i + 1], boxes[i]) for i in range(x.shape[0])]
-        entry["maps"] = []
+        entry["maps"], unary = [], []
         for x_i, out_i, box in maps:
-            q, scale = quantize_rows(attention_rows(block, x_i, torch.as_tensor(queries)))
-            entry["maps"].append(
-                {
-                    "box": box,
-                    "rows": _encode(q),
-                    "scales": _encode(scale.astype("<f4")),
-                    "statistics": _statistics(block, x_i, out_i),
-                }
-            )
+            statistics = _statistics(block, x_i, out_i)
+            rows = attention_rows(block, x_i, torch.as_tensor(queries))
+            entry["maps"].append(_stored_map(rows, box, statistics))
+            if isinstance(block, DisentangledNonLocalBlock2d):
+                unary.append(_stored_map(block.unary_map(x_i)[0].flatten(1), box, statistics))
         blocks.append(entry)
+        if unary:  # DNL's unary term, beside its pairwise term
+            label = "disentangled: unary term, one map for every query (statistics: the block's)"
+            blocks.append(
+                {**entry, "name": f"{name}:unary", "label": label, "query_independent": True}
+            )
+            blocks[-1]["maps"] = unary
     colormap = (matplotlib.colormaps["viridis"](np.linspace(0, 1, 256))[:, :3] * 255).round()
     return {
         "image": _jpeg_data_url(drawn_rgb),
