@@ -106,6 +106,15 @@ def confident_weights(path, out_path, shift=8.0):
 
 
 KEYPOINT_DEMO = os.path.join(REPO_ROOT, "configs", "demo", "keypoint_rcnn_R50_NL_shapes.yaml")
+# The Python (LazyConfig) demo, and its overrides for 128-pixel images of the 60 validation images.
+LAZY_DEMO = os.path.join(REPO_ROOT, "configs", "lazy", "mask_rcnn_R50_NL_shapes.py")
+SMALL_LAZY = [
+    "dataloader.train.dataset.names=nl_demo_shapes_val",
+    "dataloader.train.mapper.augmentations.0.short_edge_length=[128]",
+    "dataloader.train.mapper.augmentations.0.max_size=128",
+    "dataloader.test.mapper.augmentations.0.short_edge_length=128",
+    "dataloader.test.mapper.augmentations.0.max_size=128",
+]
 
 
 def brief_keypoint_weights(out):

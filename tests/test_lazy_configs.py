@@ -19,10 +19,9 @@ from nl_detectron.analysis import compare_with_baseline, lazy_baseline_twin
 from nl_detectron.config import add_nonlocal_config, load_any_config, load_config
 from nl_detectron.layers import NonLocalBlock2d
 from nl_detectron.modeling import nonlocal_resnet
-from tests.helpers import DEMO_CONFIG, REPO_ROOT, load_checkpoint
+from tests.helpers import DEMO_CONFIG, LAZY_DEMO, REPO_ROOT, SMALL_LAZY, load_checkpoint
 
 LAZY_CONFIGS = sorted(glob.glob(os.path.join(REPO_ROOT, "configs", "**", "*.py"), recursive=True))
-LAZY_DEMO = os.path.join(REPO_ROOT, "configs", "lazy", "mask_rcnn_R50_NL_shapes.py")
 # Each NL recipe and the model-zoo recipe it is the twin of.
 TWINS = {
     "mask_rcnn_R50_NL_100ep_LSJ.py": "new_baselines/mask_rcnn_R_50_FPN_100ep_LSJ.py",
@@ -139,13 +138,6 @@ def test_a_block_in_a_frozen_stage_is_refused_naming_freeze_at():
 
 
 # The lazy demo made small for tests: 128-pixel images, the 60 validation images.
-SMALL_LAZY = [
-    "dataloader.train.dataset.names=nl_demo_shapes_val",
-    "dataloader.train.mapper.augmentations.0.short_edge_length=[128]",
-    "dataloader.train.mapper.augmentations.0.max_size=128",
-    "dataloader.test.mapper.augmentations.0.short_edge_length=128",
-    "dataloader.test.mapper.augmentations.0.max_size=128",
-]
 
 
 def run_tool(tool, *args):

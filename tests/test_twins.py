@@ -103,15 +103,19 @@ def test_variant_configs_and_a_changed_variant_is_refused(tmp_path):
 
 @pytest.mark.slow
 def test_compare_twins_trains_both_and_writes_the_table(tmp_path):
+    """Each training with 2 processes (``--num-gpus 2``), as a user with GPUs runs it."""
     opts = command_line(SMALL_TRAINING, {"SOLVER.MAX_ITER": 2, "SOLVER.CHECKPOINT_PERIOD": 100})
     result = subprocess.run(
         [sys.executable, os.path.join(REPO_ROOT, "tools", "compare_twins.py"),
-         "--config-file", DEMO_CONFIG, "--seeds", "1", "--output", str(tmp_path), *opts],
+         "--config-file", DEMO_CONFIG, "--seeds", "1", "--output", str(tmp_path),
+         "--num-gpus", "2", *opts],
         capture_output=True, text=True, cwd=REPO_ROOT, timeout=900,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     for variant in ("baseline", "NL"):
         assert (tmp_path / variant / "seed1" / "eval_report.json").exists()
+        log = (tmp_path / variant / "seed1" / "train_stdout.log").read_text()
+        assert "World size: 2" in log, log[-3000:]
     assert "build_resnet_fpn_backbone" in (tmp_path / "baseline.yaml").read_text()
     markdown = (tmp_path / "twins.md").read_text()
     rows = ("bbox/AP", "segm/AP", "s/iter", "peak memory (MiB)", "params (M)", "inference GMACs")

@@ -26,8 +26,10 @@ from nl_detectron.engine import Trainer, argument_parser, launch, setup
 from nl_detectron.engine.trainer import check_norms_fit_processes
 from tests.helpers import (
     DEMO_CONFIG,
+    LAZY_DEMO,
     REPO_ROOT,
     SMALL_IMAGES,
+    SMALL_LAZY,
     SMALL_TRAINING,
     command_line,
 )
@@ -404,3 +406,27 @@ def test_syncbn_with_cpu_processes_is_refused_naming_the_keys():
         check_norms_fit_processes(cfg, world_size=2)
     assert "MODEL.FPN.NORM = SyncBN, MODEL.NONLOCAL.NORM = SyncBN" in str(error.value)
     assert "naiveSyncBN" in str(error.value)
+
+
+@pytest.mark.slow
+def test_the_lazy_tool_under_torchrun_trains_as_num_gpus_does(tmp_path):
+    """``tools/lazyconfig_train_net.py`` joins torchrun's group as ``train_net.py`` does."""
+    tool = os.path.join(REPO_ROOT, "tools", "lazyconfig_train_net.py")
+    opts = [*SMALL_LAZY, "train.max_iter=3", "train.eval_period=0", "train.seed=7"]
+    opts += ["dataloader.train.total_batch_size=4", "dataloader.train.num_workers=0"]
+    launchers = {
+        "num_gpus": [sys.executable, tool, "--num-gpus", "2", "--dist-url", "auto"],
+        "torchrun": [*TORCHRUN, "--standalone", "--nproc_per_node", "2", tool],
+    }
+    for name, launcher in launchers.items():
+        command = [
+            *launcher,
+            "--config-file",
+            LAZY_DEMO,
+            *opts,
+            f"train.output_dir={tmp_path / name}",
+        ]
+        result = subprocess.run(command, capture_output=True, text=True, env=ENV)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "World size: 2" in result.stdout + result.stderr
+    assert_same_weights(final_weights(tmp_path / "num_gpus"), final_weights(tmp_path / "torchrun"))
