@@ -15,11 +15,11 @@ its defaults (NL and DNL: subsampling, GN; GC: r16, and r4).
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
-import time
+
+from bench_nonlocal import measure  # benchmarks/, the script's folder
 
 CHANNELS, HEIGHT, WIDTH = 1024, 50, 76
 BLOCKS = {  # name: build_block arguments
@@ -52,22 +52,7 @@ def run_cell(name, pass_, device, repeats):
         if device == "cuda":
             torch.cuda.synchronize()
 
-    if device == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        before = torch.cuda.memory_allocated()
-    else:
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    step()
-    if device == "cuda":
-        peak = torch.cuda.max_memory_allocated() - before
-    else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
+    _, peak, times = measure(step, device, repeats)
     with torch.no_grad():
         macs = flop_count(block.eval(), (x.detach(),)).unsupported_ops_warnings(False)
         macs = macs.uncalled_modules_warnings(False).total()

@@ -60,6 +60,35 @@ def available_bytes(device):
     return int(info["MemAvailable"].split()[0]) * 1024
 
 
+def measure(step, device, repeats):
+    """
+    Run ``step`` once, then ``repeats`` times. Returns: the first run's seconds, the peak memory
+    it added in bytes (CPU: the growth of the process's peak resident memory; CUDA: the peak of
+    allocated memory), and the later runs' seconds.
+    """
+    import torch
+
+    if device == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+    else:
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    start = time.perf_counter()
+    step()
+    first = time.perf_counter() - start
+    if device == "cuda":
+        peak = torch.cuda.max_memory_allocated() - before
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return first, peak, times
+
+
 def run_cell(mode, impl, feature_map, pass_, device, repeats, scope):
     """Runs in the child process; returns the cell's measurements."""
     import torch
@@ -102,24 +131,7 @@ def run_cell(mode, impl, feature_map, pass_, device, repeats, scope):
         if device == "cuda":
             torch.cuda.synchronize()
 
-    if device == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        before = torch.cuda.memory_allocated()
-    else:
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    start = time.perf_counter()
-    step()
-    first = time.perf_counter() - start
-    if device == "cuda":
-        peak = torch.cuda.max_memory_allocated() - before
-    else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
+    first, peak, times = measure(step, device, repeats)
     served = None
     if impl == "bounded" and mode in ("embedded_gaussian", "gaussian"):
         with torch.set_grad_enabled(backward):

@@ -152,3 +152,13 @@ def check_split_deterministic_and_cached(generate, tmp_path, split, last_image):
     mtime = os.stat(json_a).st_mtime_ns
     generate(str(tmp_path / "a"), split)
     assert os.stat(json_a).st_mtime_ns == mtime
+
+
+def perturb(module, std=0.5):
+    """Add seeded noise to every parameter of ``module`` (a block's zero-initialised W_z or last
+    conv too), so that it is no longer the identity. Returns ``module``."""
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(torch.randn_like(p) * std)
+    return module

@@ -51,11 +51,11 @@ def seeded_weights(config, path):
     return str(path)
 
 
-def export(config, weights, fmt, output_dir, ok=True):
+def export(config, weights, fmt, output_dir, ok=True, opts=OPTS):
     result = subprocess.run(
         [sys.executable, os.path.join(REPO_ROOT, "tools", "export_model.py"),
          "--config-file", config, "--format", fmt, "--sample-image", val_image("0001.png"),
-         "--output", str(output_dir), *OPTS, "MODEL.WEIGHTS", weights],
+         "--output", str(output_dir), *opts, "MODEL.WEIGHTS", weights],
         capture_output=True, text=True,
     )  # fmt: skip
     assert (result.returncode == 0) == ok, result.stderr[-3000:]
@@ -280,13 +280,7 @@ def test_every_block_of_the_family_exports(block, fmt, tmp_path):
                 torch.nn.init.normal_(p, std=0.1)
     weights = str(tmp_path / "seeded.pth")
     torch.save({"model": model.state_dict()}, weights)
-    result = subprocess.run(
-        [sys.executable, os.path.join(REPO_ROOT, "tools", "export_model.py"),
-         "--config-file", FAST_DEMO, "--format", fmt, "--sample-image", val_image("0001.png"),
-         "--output", str(tmp_path), *opts, "MODEL.WEIGHTS", weights],
-        capture_output=True, text=True,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
+    export(FAST_DEMO, weights, fmt, tmp_path, opts=opts)
     exported = ExportedModel(str(tmp_path / ("model.ts" if fmt == "torchscript" else "model.onnx")))
     predictor = build_predictor(load_config(FAST_DEMO, [*opts, "MODEL.WEIGHTS", weights]))
     eager, got = eager_and_exported(predictor, exported, val_image("0003.png"))

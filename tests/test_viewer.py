@@ -183,6 +183,16 @@ def browser():
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
 
+def open_viewer(driver, path):
+    """Load the viewer file ``path`` and wait until it has decoded its data."""
+    driver.get(path.as_uri())
+    for _ in range(100):
+        if driver.execute_script("return window.nlViewer && window.nlViewer.ready"):
+            return
+        time.sleep(0.1)
+    pytest.fail(f"the viewer never got ready: {driver.get_log('browser')}")
+
+
 def click(driver, canvas, x, y, scale):
     """Click image pixel (x, y) of the viewer's main canvas (drawn at ``scale``)."""
     from selenium.webdriver.common.action_chains import ActionChains
@@ -197,13 +207,7 @@ def test_clicks_in_chromium_show_the_models_attention(keypoint_viewer):
     path, data, capture, instances = keypoint_viewer
     driver = browser()
     try:
-        driver.get(path.as_uri())
-        for _ in range(100):
-            if driver.execute_script("return window.nlViewer && window.nlViewer.ready"):
-                break
-            time.sleep(0.1)
-        else:
-            pytest.fail(f"the viewer never got ready: {driver.get_log('browser')}")
+        open_viewer(driver, path)
         from selenium.webdriver.common.by import By
 
         canvas = driver.find_element(By.ID, "main")
@@ -298,11 +302,7 @@ def test_dnl_viewer_shows_the_pairwise_and_the_unary_term_side_by_side(family_vi
     assert names == [n for block in capture.blocks for n in (block, f"{block}:unary")]
     driver = browser()
     try:
-        driver.get(path.as_uri())
-        for _ in range(100):
-            if driver.execute_script("return window.nlViewer && window.nlViewer.ready"):
-                break
-            time.sleep(0.1)
+        open_viewer(driver, path)
         from selenium.webdriver.common.by import By
 
         canvas = driver.find_element(By.ID, "main")

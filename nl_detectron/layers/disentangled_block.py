@@ -2,7 +2,6 @@ import torch
 from torch import nn
 
 from .nonlocal_block import NonLocalBlock2d, subsample
-from .nonlocal_ops import nonlocal_bounded, nonlocal_naive
 
 
 class DisentangledNonLocalBlock2d(NonLocalBlock2d):
@@ -61,22 +60,15 @@ class DisentangledNonLocalBlock2d(NonLocalBlock2d):
         x_hat = subsample(x) if self.sub_sample else x
         return self.conv_mask(x_hat).flatten(1).softmax(dim=1)
 
-    def forward(self, x):
+    def attend(self, x):
         """
         Args:
             x: (N, C, H, W)
         Returns:
-            z: (N, C, H, W)
+            y: (N, H*W, C'): the pairwise term's sum plus the unary term's, the same for every i.
         """
         theta, phi, g = self.embed(x)
-        op = nonlocal_bounded if self.impl == "bounded" else nonlocal_naive
-        y = op(theta, phi, g, self.mode, scale=self.pairwise_scale())  # (N, HW, C')
-        y = y + torch.bmm(self.unary_weights(x).unsqueeze(1), g)  # the unary term, every query
-        n, c, h, w = x.shape
-        y = self.out(y.transpose(1, 2).reshape(n, self.inter_channels, h, w))
-        if self.norm is not None:
-            y = self.norm(y)
-        return x + y
+        return self.pairwise(theta, phi, g) + torch.bmm(self.unary_weights(x).unsqueeze(1), g)
 
     @torch.no_grad()
     def unary_map(self, x):

@@ -189,9 +189,26 @@ class NonLocalBlock2d(nn.Module):
         Returns:
             z: (N, C, H, W)
         """
-        theta, phi, g = self.embed(x)
+        n, c, h, w = x.shape
+        y = self.attend(x).transpose(1, 2).reshape(n, self.inter_channels, h, w)
+        y = self.out(y)
+        if self.norm is not None:
+            y = self.norm(y)
+        return x + y
+
+    def attend(self, x):
+        """
+        Args:
+            x: (N, C, H, W)
+        Returns:
+            y: (N, H*W, C'), y_i = 1/C(x) sum_j f(x_i, x_j) g(x_j).
+        """
+        return self.pairwise(*self.embed(x))
+
+    def pairwise(self, theta, phi, g):
+        """The operation on ``embed``'s (N, L, D) tensors: (N, H*W, C')."""
         op = nonlocal_bounded if self.impl == "bounded" else nonlocal_naive
-        y = op(
+        return op(
             theta,
             phi,
             g,
@@ -199,12 +216,6 @@ class NonLocalBlock2d(nn.Module):
             concat_weight=self._concat_weight(),
             scale=self.pairwise_scale(),
         )
-        n, c, h, w = x.shape
-        y = y.transpose(1, 2).reshape(n, self.inter_channels, h, w)
-        y = self.out(y)
-        if self.norm is not None:
-            y = self.norm(y)
-        return x + y
 
     @torch.no_grad()
     def attention_map(self, x, queries):

@@ -15,17 +15,9 @@ from nl_detectron.layers import (
     GlobalContextBlock2d,
     build_block,
 )
+from tests.helpers import perturb
 
 TOL = dict(rtol=1e-5, atol=1e-5)
-
-
-def _perturb(block, std=0.5):
-    """Make every parameter non-zero (the zero-initialised last convs too)."""
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for p in block.parameters():
-            p.add_(torch.randn_like(p) * std)
-    return block
 
 
 def mmcv_context_block(x, conv_mask, transform, fusion):
@@ -49,7 +41,7 @@ def mmcv_context_block(x, conv_mask, transform, fusion):
 @pytest.mark.parametrize("ratio", [4, 16])
 def test_gc_equals_mmcv_context_block(ratio, fusion):
     torch.manual_seed(0)
-    block = _perturb(GlobalContextBlock2d(64, ratio=ratio, fusion=fusion))
+    block = perturb(GlobalContextBlock2d(64, ratio=ratio, fusion=fusion))
     # mmcv's planes = int(in_channels * ratio) with ratio 1/r
     assert block.transform[0].out_channels == int(64 * (1.0 / ratio))
     x = torch.randn(2, 64, 9, 11)
@@ -60,7 +52,7 @@ def test_gc_equals_mmcv_context_block(ratio, fusion):
 def test_snl_is_gcnets_simplified_formula():
     """GCNet eq. (2): z_i = x_i + W_v sum_j softmax_j(W_k x_j) x_j."""
     torch.manual_seed(0)
-    block = _perturb(build_block(32, block="simplified"))
+    block = perturb(build_block(32, block="simplified"))
     x = torch.randn(2, 32, 6, 7, dtype=torch.float64)
     block.double()
     a = torch.einsum("c,nchw->nhw", block.conv_mask.weight.flatten(), x) + block.conv_mask.bias
@@ -99,7 +91,7 @@ def mmseg_dnl(x, block):
 @pytest.mark.parametrize("impl", ["bounded", "naive"])
 def test_dnl_equals_mmseg_but_for_its_second_bias(impl):
     torch.manual_seed(0)
-    block = _perturb(
+    block = perturb(
         DisentangledNonLocalBlock2d(32, sub_sample=False, norm="", impl=impl, temperature=0.05)
     ).double()  # tau = 0.05 sharpens the softmax: float32 rounding alone differs by 1e-4
     x = torch.randn(2, 32, 7, 9, dtype=torch.float64)
@@ -112,7 +104,7 @@ def test_dnl_equals_mmseg_but_for_its_second_bias(impl):
 @pytest.mark.parametrize("sub_sample_at", ["input", "embedding"])
 def test_dnl_bounded_equals_naive_with_subsampling(sub_sample_at):
     torch.manual_seed(0)
-    fast = _perturb(DisentangledNonLocalBlock2d(16, sub_sample_at=sub_sample_at)).double()
+    fast = perturb(DisentangledNonLocalBlock2d(16, sub_sample_at=sub_sample_at)).double()
     naive = DisentangledNonLocalBlock2d(16, sub_sample_at=sub_sample_at, impl="naive").double()
     naive.load_state_dict(fast.state_dict())
     x = torch.randn(2, 16, 7, 9, dtype=torch.float64, requires_grad=True)
@@ -130,7 +122,7 @@ def test_every_block_is_the_identity_at_init(block, shape):
     module = build_block(64, block=block).train()
     x = torch.randn(*shape)
     assert torch.equal(module(x), x)
-    assert (_perturb(module)(x) - x).abs().max() > 1e-3 if shape[0] else True
+    assert (perturb(module)(x) - x).abs().max() > 1e-3 if shape[0] else True
 
 
 def test_gc_mul_fusion_halves_x_at_init():
@@ -141,7 +133,7 @@ def test_gc_mul_fusion_halves_x_at_init():
 
 def test_gc_attention_is_one_map_for_every_query_and_its_distance_is_zero():
     torch.manual_seed(0)
-    block = _perturb(GlobalContextBlock2d(32, ratio=4))
+    block = perturb(GlobalContextBlock2d(32, ratio=4))
     x = torch.randn(1, 32, 6, 8)
     maps = block.attention_map(x, [[0, 0], [5, 7], [2, 3]])
     assert maps.shape == (1, 3, 6, 8)
@@ -155,7 +147,7 @@ def test_gc_attention_is_one_map_for_every_query_and_its_distance_is_zero():
 
 def test_dnl_attention_map_is_the_whitened_pairwise_softmax():
     torch.manual_seed(0)
-    block = _perturb(DisentangledNonLocalBlock2d(16, sub_sample=False, temperature=0.5)).double()
+    block = perturb(DisentangledNonLocalBlock2d(16, sub_sample=False, temperature=0.5)).double()
     x = torch.randn(1, 16, 5, 6, dtype=torch.float64)
     theta = block.theta(x).flatten(2).transpose(1, 2)
     phi = block.phi(x).flatten(2).transpose(1, 2)

@@ -11,18 +11,10 @@ from nl_detectron.layers import (
     nonlocal_ops,
 )
 from nl_detectron.layers.nonlocal_ops import SOFTMAX_MODES
+from tests.helpers import perturb
 
 # float64 on small maps: the fast paths must agree with the naive formula to this tolerance.
 TOL = dict(rtol=1e-9, atol=1e-10)
-
-
-def _perturb(block, std=0.5):
-    """Make W_z (and the norm's scale) non-zero, so that the block is no longer the identity."""
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for p in block.parameters():
-            p.add_(torch.randn_like(p) * std)
-    return block
 
 
 @pytest.mark.parametrize("norm", ["", "BN", "GN", "FrozenBN", "SyncBN"])
@@ -37,7 +29,7 @@ def test_identity_at_init(mode, norm):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_not_identity_after_perturbing_w_z(mode):
-    block = _perturb(NonLocalBlock2d(64, mode=mode, norm="GN"))
+    block = perturb(NonLocalBlock2d(64, mode=mode, norm="GN"))
     x = torch.randn(2, 64, 8, 8)
     assert (block(x) - x).abs().max() > 1e-3
 
@@ -54,7 +46,7 @@ SUBSAMPLINGS = [
 @pytest.mark.parametrize("mode", MODES)
 def test_fast_equals_naive_outputs_and_gradients(mode, subsampling):
     torch.manual_seed(0)
-    fast = _perturb(NonLocalBlock2d(16, mode=mode, **subsampling)).double()
+    fast = perturb(NonLocalBlock2d(16, mode=mode, **subsampling)).double()
     naive = NonLocalBlock2d(16, mode=mode, impl="naive", **subsampling).double()
     naive.load_state_dict(fast.state_dict())
     x = torch.randn(2, 16, 7, 9, dtype=torch.float64)
@@ -93,7 +85,7 @@ def test_naive_is_the_papers_formula(mode):
 def test_sub_sample_at_input_pools_x_before_phi_and_g(mode):
     """The official order, written out: phi and g are the convs of max_pool(x); theta sees x."""
     torch.manual_seed(0)
-    block = _perturb(NonLocalBlock2d(16, mode=mode)).double()
+    block = perturb(NonLocalBlock2d(16, mode=mode)).double()
     assert block.sub_sample_at == "input" and block.scale != 1.0 or mode not in SOFTMAX_MODES
     x = torch.randn(2, 16, 6, 8, dtype=torch.float64)
     x_hat = torch.nn.functional.max_pool2d(x, 2)
@@ -111,7 +103,7 @@ def test_sub_sample_at_input_pools_x_before_phi_and_g(mode):
 @pytest.mark.parametrize("mode", ["embedded_gaussian", "dot_product", "concatenation"])
 def test_the_two_pooling_orders_are_different_functions(mode):
     torch.manual_seed(0)
-    official = _perturb(NonLocalBlock2d(16, mode=mode, sub_sample_at="input"))
+    official = perturb(NonLocalBlock2d(16, mode=mode, sub_sample_at="input"))
     mmcv = NonLocalBlock2d(16, mode=mode, sub_sample_at="embedding")
     mmcv.load_state_dict(official.state_dict())  # same parameter names and shapes
     x = torch.randn(2, 16, 8, 8)
@@ -164,7 +156,7 @@ def test_concatenation_starts_with_every_pair_on(seed, subsampling):
 @pytest.mark.parametrize("mode", MODES)
 def test_attention_map_rows_are_the_normalised_weights(mode, subsampling):
     torch.manual_seed(0)
-    block = _perturb(NonLocalBlock2d(16, mode=mode, impl="naive", **subsampling)).double()
+    block = perturb(NonLocalBlock2d(16, mode=mode, impl="naive", **subsampling)).double()
     x = torch.randn(1, 16, 6, 8, dtype=torch.float64)
     queries = [[0, 0], [5, 7], [2, 3]]
     maps = block.attention_map(x, queries)
@@ -202,7 +194,7 @@ def test_bad_arguments_name_the_value(kwargs, match):
 
 def test_use_scale_divides_by_sqrt_inter_channels_by_default():
     torch.manual_seed(0)
-    block = _perturb(NonLocalBlock2d(32, sub_sample=False)).double()
+    block = perturb(NonLocalBlock2d(32, sub_sample=False)).double()
     x = torch.randn(1, 32, 4, 4, dtype=torch.float64)
     theta, phi, g = block.embed(x)
     expected = torch.softmax(theta @ phi.transpose(1, 2) / 4.0, dim=-1) @ g  # sqrt(16) = 4
@@ -265,7 +257,7 @@ def test_chunked_path_keeps_no_weight_matrix_for_backward(monkeypatch):
 @pytest.mark.parametrize("mode", MODES)
 def test_bf16_autocast_on_cpu_stays_finite_for_large_activations(mode, impl):
     torch.manual_seed(0)
-    block = _perturb(NonLocalBlock2d(64, mode=mode, norm="GN", impl=impl), std=0.2)
+    block = perturb(NonLocalBlock2d(64, mode=mode, norm="GN", impl=impl), std=0.2)
     x = (torch.randn(2, 64, 12, 10) * 100).requires_grad_()
     with torch.autocast("cpu", dtype=torch.bfloat16):
         z = block(x)
