@@ -12,7 +12,7 @@ from nl_detectron.attention_stats import (
     statistics_markdown,
 )
 from nl_detectron.layers import MODES, NonLocalBlock2d
-from tests.layers.test_nonlocal_block import _perturb
+from tests.helpers import perturb
 
 
 def _naive_distance(vectors):
@@ -34,7 +34,7 @@ def test_mean_pairwise_cosine_distance_equals_the_pairwise_formula():
 
 
 def _perturbed(block):
-    return _perturb(block, std=0.3)
+    return perturb(block, std=0.3)
 
 
 @pytest.mark.parametrize("mode", ["embedded_gaussian", "dot_product", "concatenation"])
