@@ -410,7 +410,8 @@ def test_syncbn_with_cpu_processes_is_refused_naming_the_keys():
 
 @pytest.mark.slow
 def test_the_lazy_tool_under_torchrun_trains_as_num_gpus_does(tmp_path):
-    """``tools/lazyconfig_train_net.py`` joins torchrun's group as ``train_net.py`` does."""
+    """``tools/lazyconfig_train_net.py`` joins torchrun's group as ``train_net.py`` does: the
+    same weights, and the same evaluation, sharded over the processes."""
     tool = os.path.join(REPO_ROOT, "tools", "lazyconfig_train_net.py")
     opts = [*SMALL_LAZY, "train.max_iter=3", "train.eval_period=0", "train.seed=7"]
     opts += ["dataloader.train.total_batch_size=4", "dataloader.train.num_workers=0"]
@@ -430,3 +431,6 @@ def test_the_lazy_tool_under_torchrun_trains_as_num_gpus_does(tmp_path):
         assert result.returncode == 0, result.stderr[-3000:]
         assert "World size: 2" in result.stdout + result.stderr
     assert_same_weights(final_weights(tmp_path / "num_gpus"), final_weights(tmp_path / "torchrun"))
+    # the evaluation after training, sharded over the 2 processes in both
+    reports = [json.loads((tmp_path / name / "eval_report.json").read_text()) for name in launchers]
+    assert reports[0] == reports[1] and "bbox" in reports[0]
