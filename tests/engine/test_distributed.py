@@ -34,8 +34,19 @@ from tests.helpers import (
     command_line,
 )
 
+# The NL configs, and the family's R50 and demo configs (R101 has the same blocks).
 NL_CONFIGS = sorted(
-    glob.glob(os.path.join(REPO_ROOT, "configs", "**", "*_NL*.yaml"), recursive=True)
+    {
+        path
+        for pattern in (
+            "*_NL*.yaml",
+            "*R50_SNL*.yaml",
+            "*R50_GC*.yaml",
+            "*R50_DNL*.yaml",
+            "*R18_*.yaml",
+        )
+        for path in glob.glob(os.path.join(REPO_ROOT, "configs", "**", pattern), recursive=True)
+    }
 )
 
 MAX_ITER = 6
