@@ -189,9 +189,22 @@ def test_demo_and_attention_maps_take_a_python_config(lazy_trained, tmp_path):
     assert any(p.name.endswith("_panel.png") for p in (tmp_path / "attention").iterdir())
 
 
-def test_analysis_of_the_lazy_demo_equals_that_of_the_yaml_demo():
-    lazy = compare_with_baseline(load_any_config(LAZY_DEMO, ["train.device=cpu"]), 128, 128)
-    yaml = compare_with_baseline(load_any_config(DEMO_CONFIG, ["MODEL.DEVICE", "cpu"]), 128, 128)
+@pytest.mark.parametrize(
+    "lazy_config, yaml_config, size",
+    [
+        (LAZY_DEMO, DEMO_CONFIG, 128),
+        (
+            os.path.join(REPO_ROOT, "configs", "lazy", "mask_rcnn_R18_NL_fast.py"),
+            os.path.join(REPO_ROOT, "configs", "demo", "mask_rcnn_R18_NL_fast.yaml"),
+            96,
+        ),
+    ],
+    ids=["demo", "fast_demo"],
+)
+def test_analysis_of_the_lazy_demo_equals_that_of_the_yaml_demo(lazy_config, yaml_config, size):
+    """The Python twins of the demos build the YAML demos' models: same params, same FLOPs."""
+    lazy = compare_with_baseline(load_any_config(lazy_config, ["train.device=cpu"]), size, size)
+    yaml = compare_with_baseline(load_any_config(yaml_config, ["MODEL.DEVICE", "cpu"]), size, size)
     assert lazy == yaml
     assert lazy["NL"]["nl_flops"] > 0 and lazy["baseline"]["nl_flops"] == 0
 
