@@ -4,8 +4,6 @@ import glob
 import inspect
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -19,7 +17,7 @@ from nl_detectron.analysis import compare_with_baseline, lazy_baseline_twin
 from nl_detectron.config import add_nonlocal_config, load_any_config, load_config
 from nl_detectron.layers import NonLocalBlock2d
 from nl_detectron.modeling import nonlocal_resnet
-from tests.helpers import DEMO_CONFIG, LAZY_DEMO, REPO_ROOT, SMALL_LAZY, load_checkpoint
+from tests.helpers import DEMO_CONFIG, LAZY_DEMO, REPO_ROOT, SMALL_LAZY, load_checkpoint, run_tool
 
 LAZY_CONFIGS = sorted(glob.glob(os.path.join(REPO_ROOT, "configs", "**", "*.py"), recursive=True))
 # Each NL recipe and the model-zoo recipe it is the twin of.
@@ -137,20 +135,16 @@ def test_a_block_in_a_frozen_stage_is_refused_naming_freeze_at():
     assert "res4 is frozen by the ResNet's freeze_at = 4" in str(error.value)
 
 
-# The lazy demo made small for tests: 128-pixel images, the 60 validation images.
-
-
-def run_tool(tool, *args):
-    command = [sys.executable, os.path.join(REPO_ROOT, "tools", tool), *map(str, args)]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result
+def run_ok(tool, *args):
+    """``helpers.run_tool`` with every argument as a string; the tool must succeed."""
+    status, output = run_tool(tool, *map(str, args))
+    assert status == 0, output[-6000:]
 
 
 @pytest.fixture(scope="module")
 def lazy_trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("lazy_demo")
-    run_tool(
+    run_ok(
         "lazyconfig_train_net.py", "--config-file", LAZY_DEMO, "train.max_iter=4",
         "train.eval_period=4", *SMALL_LAZY, f"train.output_dir={out}",
     )  # fmt: skip
@@ -164,7 +158,7 @@ def test_the_lazy_demo_trains_a_few_iterations_evaluates_and_reloads(lazy_traine
     assert rows[-1]["iteration"] == 3 and torch.isfinite(torch.tensor(rows[-1]["total_loss"]))
     trained = json.loads((lazy_trained / "eval_report.json").read_text())
     assert {"bbox", "segm"} <= set(trained)
-    run_tool(
+    run_ok(
         "lazyconfig_train_net.py", "--config-file", LAZY_DEMO, "--eval-only", *SMALL_LAZY,
         f"train.init_checkpoint={lazy_trained / 'model_final.pth'}", f"train.output_dir={tmp_path}",
     )  # fmt: skip
@@ -175,13 +169,13 @@ def test_the_lazy_demo_trains_a_few_iterations_evaluates_and_reloads(lazy_traine
 def test_demo_and_attention_maps_take_a_python_config(lazy_trained, tmp_path):
     weights = f"train.init_checkpoint={lazy_trained / 'model_final.pth'}"
     images = os.path.join(os.environ["DETECTRON2_DATASETS"], "nl_demo_shapes", "val")
-    run_tool(
+    run_ok(
         "demo.py", "--config-file", LAZY_DEMO, "--input", os.path.join(images, "0001.png"),
         os.path.join(images, "0002.png"), "--output", tmp_path / "demo",
         "--confidence-threshold", 0.0, *SMALL_LAZY, weights,
     )  # fmt: skip
     assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == ["0001.png", "0002.png"]
-    run_tool(
+    run_ok(
         "attention_maps.py", "--config-file", LAZY_DEMO, "--input",
         os.path.join(images, "0001.png"), "--output", tmp_path / "attention",
         "--query", 40, 60, *SMALL_LAZY, weights,
@@ -218,7 +212,7 @@ def test_the_lazy_baseline_twin_is_the_wrapped_resnet_and_a_config_without_nl_is
 
 @pytest.mark.slow
 def test_compare_twins_takes_a_python_config(tmp_path):
-    run_tool(
+    run_ok(
         "compare_twins.py", "--config-file", LAZY_DEMO, "--seeds", "1", "--output", tmp_path,
         "train.max_iter=2", *SMALL_LAZY,
     )  # fmt: skip
