@@ -11,6 +11,7 @@ from detectron2.config import CfgNode as CN
 from detectron2.config import LazyConfig, get_cfg
 from detectron2.evaluation import COCOEvaluator
 
+from .layers import SETTINGS
 from .modeling import NL_BACKBONES, NL_KEYPOINT_HEADS
 from .utils.compat import has_fast_coco_eval
 
@@ -26,48 +27,11 @@ def add_nonlocal_config(cfg):
     defaults are the paper's COCO setting, so switching ``MODEL.BACKBONE.NAME`` alone gives it.
     """
     cfg.MODEL.NONLOCAL = CN()
-    # The block of the non-local family (docs/family.md): "nonlocal" (the NL block, with the keys
-    # below), "simplified" (GCNet's SNL: one query-independent map, W_v), "gc" (GCNet's global
-    # context block: that map, then a bottleneck), "disentangled" (DNL: a whitened pairwise term
-    # plus a unary term; the NL keys below apply). Every one starts as the identity.
-    cfg.MODEL.NONLOCAL.BLOCK = "nonlocal"
-    # "gc" only: the bottleneck's reduction r (C / r channels; GCNet's default 16, its r4 is 4)
-    # and how its term joins x: "add" (GCNet's default) or "mul" (x * sigmoid(term), mmcv's
-    # channel_mul; x / 2 at init, so not the identity).
-    cfg.MODEL.NONLOCAL.GC_RATIO = 16
-    cfg.MODEL.NONLOCAL.GC_FUSION = "add"
-    # "disentangled" only: the temperature tau of the whitened pairwise softmax
-    # (mmsegmentation's DNLHead default).
-    cfg.MODEL.NONLOCAL.DNL_TEMPERATURE = 0.05
-    # Pairwise function f: "embedded_gaussian" (paper's default), "gaussian", "dot_product",
-    # "concatenation".
-    cfg.MODEL.NONLOCAL.MODE = "embedded_gaussian"
-    # Channels of theta, phi and g. None: half of the block's input channels, as in the paper.
-    cfg.MODEL.NONLOCAL.INTER_CHANNELS = None
-    # 2x2 max-pool subsampling of the phi and g paths (paper, Sec. 3.3). It pools only the sides
-    # of 2 or more positions: a side of 1 (res5 of a 32-pixel image, a narrow C4 crop, a small
-    # keypoint RoI) stays as it is, where a 2x2 pool would leave no key position at all. Odd
-    # sides of 3 or more keep the official code's floor (5 -> 2), so every map the official code
-    # accepts is pooled exactly as there (nl_detectron/layers/nonlocal_block.py, subsample).
-    cfg.MODEL.NONLOCAL.SUB_SAMPLE = True
-    # Where that max-pool goes: "input" pools x before the phi and g convs, as the official code
-    # (video-nonlocal-net lib/models/nonlocal_helper.py: MaxPool, then the phi and g ConvNd) and
-    # the paper's y_i = 1/C(x^) sum_j f(x_i, x^_j) g(x^_j); "embedding" pools phi(x) and g(x), as
-    # mmcv and AlexHex7, for weights trained there (same parameters, different function).
-    cfg.MODEL.NONLOCAL.SUB_SAMPLE_AT = "input"
-    # Norm after W_z, whose scale starts at zero so the block starts as the identity. "" means no
-    # norm, with W_z itself initialised to zero. GN is our one deliberate deviation from the
-    # official code's BN; docs/block.md, "Why GN", gives the reason.
-    cfg.MODEL.NONLOCAL.NORM = "GN"
-    # Scale the softmax logits by 1/sqrt(D), D the width of the dot product (inter_channels; the
-    # input's channels for "gaussian"), as the official code (lib/core/config.py: USE_SCALE =
-    # True; nonlocal_helper.py: Scale by dim_inner**-.5 before the Softmax). Unscaled logits over
-    # 512 channels saturate the softmax sooner. The 1/N modes ignore it, as the official code's
-    # non-softmax branch does.
-    cfg.MODEL.NONLOCAL.USE_SCALE = True
-    # "bounded" (memory bounded: no N x N matrix kept where the mode allows it, which is faster in
-    # most cells of docs/benchmarks.md, not all) or "naive" (the formula as written).
-    cfg.MODEL.NONLOCAL.IMPL = "bounded"
+    # The block settings (BLOCK, MODE, NORM, ...): each one's default, check, meaning and the
+    # blocks that read it are described once, in nl_detectron/layers/settings.py (README's table
+    # of keys is made from it).
+    for setting in SETTINGS:
+        cfg.MODEL.NONLOCAL[setting.key] = setting.default
     # Per ResNet stage, the indices of the residual blocks that get an NL block right after them.
     # Negative indices count from the end of the stage. The paper's COCO setting: one block right
     # before the last residual block of res4, i.e. after block -2. Its 5-block variant (3 in
@@ -81,6 +45,12 @@ def add_nonlocal_config(cfg):
     # head's convs (conv_fcn{k}) that get an NL block after them. The paper's Table 6: 4 blocks in
     # the 8-conv head, one after every 2 convs. The other MODEL.NONLOCAL keys apply there too.
     cfg.MODEL.NONLOCAL.KEYPOINT_HEAD_AFTER_CONVS = [2, 4, 6, 8]
+
+    # Statistics of every NL block's norm input, gradients and attention, put into metrics.json
+    # every PERIOD training iterations (nl_detectron/engine/diagnostics.py); 0: off. The writers
+    # keep the latest value of each iteration they write (every 20): use a multiple of 20.
+    cfg.NL_DIAGNOSTICS = CN()
+    cfg.NL_DIAGNOSTICS.PERIOD = 0
 
     # DistributedDataParallel settings of nl_detectron's Trainer (more than one process), as the
     # train.ddp of detectron2's LazyConfig recipes; its DefaultTrainer has no such keys.

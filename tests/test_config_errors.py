@@ -15,9 +15,7 @@ def test_misspelled_key_in_a_yaml_names_it_and_the_valid_keys(tmp_path):
     message = str(info.value)
     assert "typo.yaml" in message and "MODEL.NONLOCAL.MOD" in message
     assert "did you mean MODEL.NONLOCAL.MODE?" in message
-    assert (
-        "AFTER_BLOCKS, BLOCK, DNL_TEMPERATURE, GC_FUSION, GC_RATIO, IMPL, INTER_CHANNELS" in message
-    )
+    assert "AFTER_BLOCKS, BLOCK, DNL_TEMPERATURE, GC_FUSION, GC_RATIO, IMPL, INIT_STD" in message
 
 
 def test_misspelled_key_on_the_command_line():

@@ -1,7 +1,6 @@
 """Python (LazyConfig) configs: the NL ResNet they build, their baseline twins, and the tool."""
 
 import glob
-import inspect
 import json
 import os
 
@@ -17,6 +16,7 @@ from nl_detectron.analysis import compare_with_baseline, lazy_baseline_twin
 from nl_detectron.config import add_nonlocal_config, load_any_config, load_config
 from nl_detectron.layers import NonLocalBlock2d
 from nl_detectron.modeling import nonlocal_resnet
+from nl_detectron.modeling.backbone import add_nonlocal_blocks
 from tests.helpers import DEMO_CONFIG, LAZY_DEMO, REPO_ROOT, SMALL_LAZY, load_checkpoint, run_tool
 
 LAZY_CONFIGS = sorted(glob.glob(os.path.join(REPO_ROOT, "configs", "**", "*.py"), recursive=True))
@@ -94,12 +94,23 @@ def _plain(node):
 def test_nonlocal_resnet_defaults_are_the_yaml_defaults():
     cfg = get_cfg()
     add_nonlocal_config(cfg)
-    defaults = {
-        name: p.default
-        for name, p in inspect.signature(nonlocal_resnet).parameters.items()
-        if name not in ("resnet", "after_blocks")
+    yaml = _resnet()
+    add_nonlocal_blocks(yaml, cfg)
+    lazy = nonlocal_resnet(_resnet())
+    assert repr(lazy) == repr(yaml)
+    assert {k: v.shape for k, v in lazy.state_dict().items()} == {
+        k: v.shape for k, v in yaml.state_dict().items()
     }
-    assert defaults == {name: cfg.MODEL.NONLOCAL[name.upper()] for name in defaults}
+
+
+def test_nonlocal_resnet_takes_every_setting_and_names_an_unknown_one():
+    resnet = nonlocal_resnet(_resnet(), norm="BN", norm_init_scale=1.0, init_std=0.02)
+    block = resnet.res4.nonlocal4
+    assert isinstance(block.norm, torch.nn.BatchNorm2d)
+    assert (block.norm.weight == 1).all() and (block.out.weight == 0).all()
+    assert block.theta.weight.std().item() == pytest.approx(0.02, rel=0.1)
+    with pytest.raises(TypeError, match="unknown block settings \\['nrom'\\]"):
+        nonlocal_resnet(_resnet(), nrom="BN")
 
 
 def _resnet(freeze_at=0):

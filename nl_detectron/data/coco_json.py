@@ -30,10 +30,25 @@ def read_coco_json(json_file):
             coco = json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise DatasetError(f"{json_file}: not a valid JSON file ({e})") from None
+    if not isinstance(coco, dict):
+        raise DatasetError(
+            f"{json_file}: not a COCO dataset: its top level is a JSON {_json_type(coco)}, not an "
+            "object with 'images', 'annotations' and 'categories'"
+        )
     missing = [k for k in ("images", "annotations", "categories") if k not in coco]
-    if not isinstance(coco, dict) or missing:
+    if missing:
         raise DatasetError(f"{json_file}: not a COCO dataset, missing keys {missing}")
     return coco
+
+
+def _json_type(value):
+    """The JSON name of a parsed value's type."""
+    if value is None:
+        return "null"
+    for kind, name in ((bool, "boolean"), (str, "string"), (list, "array"), (Real, "number")):
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__
 
 
 def _is_int(value):

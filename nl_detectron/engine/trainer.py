@@ -26,6 +26,7 @@ from ..utils.compat import (
     train_loader_kwargs,
     training_sampler_args,
 )
+from .diagnostics import BlockDiagnostics
 from .resume import RandomStateHook, ResumableTrainingSampler, own_base_seed_generator
 
 logger = logging.getLogger(__name__)
@@ -138,6 +139,11 @@ class Trainer(DefaultTrainer):
             if isinstance(h, (hooks.PeriodicCheckpointer, hooks.EvalHook))
         )
         built.insert(at, RandomStateHook(self.cfg.SOLVER.CHECKPOINT_PERIOD))
+        if self.cfg.NL_DIAGNOSTICS.PERIOD > 0:
+            # before the writers (the last hook), which write what it puts
+            built.insert(
+                len(built) - 1, BlockDiagnostics(self.model, self.cfg.NL_DIAGNOSTICS.PERIOD)
+            )
         return built
 
     def state_dict(self):

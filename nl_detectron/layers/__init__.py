@@ -1,8 +1,9 @@
 from .context_block import GlobalContextBlock2d
 from .disentangled_block import DisentangledNonLocalBlock2d
-from .family import BLOCKS, build_block
+from .family import build_block
 from .nonlocal_block import NonLocalBlock2d
-from .nonlocal_ops import MODES, nonlocal_bounded, nonlocal_naive, pairwise_weights
+from .nonlocal_ops import nonlocal_bounded, nonlocal_naive, pairwise_weights
+from .settings import BLOCKS, MODES, SETTINGS, check_settings
 
 # Every block of the family: what attention statistics, viewers and captures look for.
 NONLOCAL_FAMILY = (NonLocalBlock2d, GlobalContextBlock2d)
@@ -18,4 +19,6 @@ __all__ = [
     "nonlocal_bounded",
     "nonlocal_naive",
     "pairwise_weights",
+    "SETTINGS",
+    "check_settings",
 ]

@@ -1,9 +1,8 @@
 import torch
 from torch import nn
 
-# How the context term t joins x: "add" (z = x + t, GCNet's default and the only fusion that
-# starts as the identity) or "mul" (z = x * sigmoid(t), mmcv's channel_mul: x / 2 at init).
-FUSIONS = ("add", "mul")
+from .settings import check_setting
+
 # The transform of the pooled context: "bottleneck" (GC: 1x1 conv to C/r, LayerNorm, ReLU, 1x1
 # conv back) or "linear" (SNL: one 1x1 conv W_v, C to C).
 TRANSFORMS = ("bottleneck", "linear")
@@ -29,17 +28,15 @@ class GlobalContextBlock2d(nn.Module):
             transform (str): "bottleneck" (GC) or "linear" (SNL); see ``TRANSFORMS``.
             ratio (int): the bottleneck's reduction r: C / r channels (GCNet's r16 and r4), at
                 least 1. Not used by "linear".
-            fusion (str): "add" or "mul"; see ``FUSIONS``.
+            fusion (str): "add" or "mul"; see ``settings.FUSIONS``.
         """
         super().__init__()
         if not isinstance(in_channels, int) or in_channels <= 0:
             raise ValueError(f"in_channels must be a positive int, got {in_channels!r}")
         if transform not in TRANSFORMS:
             raise ValueError(f"Unknown transform {transform!r}; valid: {', '.join(TRANSFORMS)}")
-        if fusion not in FUSIONS:
-            raise ValueError(f"Unknown fusion {fusion!r}; valid: {', '.join(FUSIONS)}")
-        if isinstance(ratio, bool) or not isinstance(ratio, int) or ratio < 1:
-            raise ValueError(f"ratio must be an int of 1 or more, got {ratio!r}")
+        check_setting("gc_fusion", fusion, "fusion")
+        check_setting("gc_ratio", ratio, "ratio")
         self.in_channels = in_channels
         self.transform_kind = transform
         self.ratio = ratio

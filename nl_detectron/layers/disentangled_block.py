@@ -2,6 +2,7 @@ import torch
 from torch import nn
 
 from .nonlocal_block import NonLocalBlock2d, subsample
+from .settings import check_setting
 
 
 class DisentangledNonLocalBlock2d(NonLocalBlock2d):
@@ -29,16 +30,11 @@ class DisentangledNonLocalBlock2d(NonLocalBlock2d):
             raise ValueError(
                 f"the disentangled block's pairwise term is embedded_gaussian, got {mode!r}"
             )
-        if (
-            isinstance(temperature, bool)
-            or not isinstance(temperature, (int, float))
-            or not temperature > 0
-        ):
-            raise ValueError(f"temperature must be a number above 0, got {temperature!r}")
+        check_setting("dnl_temperature", temperature, "temperature")
         super().__init__(in_channels, **kwargs)
         self.temperature = float(temperature)
         self.conv_mask = nn.Conv2d(in_channels, 1, kernel_size=1)  # w_m
-        nn.init.normal_(self.conv_mask.weight, std=0.01)
+        nn.init.normal_(self.conv_mask.weight, std=self.init_std)
         nn.init.zeros_(self.conv_mask.bias)
 
     def embed(self, x):

@@ -4,20 +4,8 @@ from torch import nn
 
 from detectron2.layers import FrozenBatchNorm2d, get_norm
 
-from .nonlocal_ops import (
-    SOFTMAX_MODES,
-    check_mode,
-    nonlocal_bounded,
-    nonlocal_naive,
-    pairwise_weights,
-)
-
-IMPLS = ("bounded", "naive")
-# Where the 2x2 max-pool of the phi and g paths goes: "input" pools x before the phi and g convs
-# (the official code, facebookresearch/video-nonlocal-net lib/models/nonlocal_helper.py, and the
-# paper's y_i = 1/C(x^) sum_j f(x_i, x^_j) g(x^_j)); "embedding" pools phi(x) and g(x) (mmcv's
-# NonLocal2d and AlexHex7's Non-local_pytorch), for weights trained there.
-SUB_SAMPLE_AT = ("input", "embedding")
+from .nonlocal_ops import SOFTMAX_MODES, nonlocal_bounded, nonlocal_naive, pairwise_weights
+from .settings import check_logit_scale, check_norm_init_scale, check_setting
 
 
 def subsample(x):
@@ -50,8 +38,9 @@ class NonLocalBlock2d(nn.Module):
 
     theta, phi and g are 1x1 convs to ``inter_channels``; W_z (``out``) is a 1x1 conv back to
     ``in_channels``, followed by ``norm``. The scale of a trainable norm starts at zero, or W_z
-    itself does when there is no trainable norm, so a new block is the identity: inserted into a
-    pretrained network, the network computes exactly what it did before.
+    itself does when there is no trainable norm or the norm's scale starts elsewhere, so a new
+    block is the identity: inserted into a pretrained network, the network computes exactly what
+    it did before.
     """
 
     def __init__(
@@ -63,6 +52,9 @@ class NonLocalBlock2d(nn.Module):
         sub_sample=True,
         sub_sample_at="input",
         norm="",
+        norm_init_scale=0.0,
+        init_std=0.01,
+        logit_scale=1.0,
         use_scale=True,
         impl="bounded",
     ):
@@ -76,9 +68,17 @@ class NonLocalBlock2d(nn.Module):
             sub_sample (bool): 2x2 max-pool the phi and g paths (the paper's setting), along the
                 sides of 2 or more positions only; see ``subsample``.
             sub_sample_at (str): "input" (pool x, then the phi and g convs: the official code)
-                or "embedding" (pool phi(x) and g(x): mmcv, AlexHex7); see ``SUB_SAMPLE_AT``.
+                or "embedding" (pool phi(x) and g(x): mmcv, AlexHex7); see
+                ``settings.SUB_SAMPLE_AT``.
             norm (str): norm after W_z, a name for detectron2's ``get_norm``: "" (none), "BN",
                 "SyncBN", "GN", "FrozenBN", ...
+            norm_init_scale (float): the initial scale (gamma) of a trainable norm. 0 (the
+                official BN_INIT_GAMMA) makes the block the identity through the norm; with any
+                other value W_z starts at zero instead, so the block is still the identity.
+            init_std (float): std of the Gaussian init of theta, phi, g and W_z (the official
+                CONV_INIT_STD, 0.01).
+            logit_scale (float): softmax modes only: a fixed factor on the logits, besides
+                ``use_scale``'s (above 1: a sharper softmax).
             use_scale (bool): multiply the softmax modes' logits by 1/sqrt(D), D the width of
                 the dot product: theta_i . phi_j (D = inter_channels, the official code's
                 USE_SCALE) or, for "gaussian", x_i . x_j (D = in_channels). The 1/N modes are
@@ -87,26 +87,35 @@ class NonLocalBlock2d(nn.Module):
                 formula as written, for reference).
         """
         super().__init__()
-        check_mode(mode)
-        if inter_channels is None:
-            inter_channels = in_channels // 2
         if not isinstance(in_channels, int) or in_channels <= 0:
             raise ValueError(f"in_channels must be a positive int, got {in_channels!r}")
-        if not isinstance(inter_channels, int) or inter_channels <= 0:
-            raise ValueError(f"inter_channels must be a positive int, got {inter_channels!r}")
-        if sub_sample_at not in SUB_SAMPLE_AT:
-            raise ValueError(
-                f"Unknown sub_sample_at {sub_sample_at!r}; valid: {', '.join(SUB_SAMPLE_AT)}"
-            )
-        if impl not in IMPLS:
-            raise ValueError(f"Unknown impl {impl!r}; valid: {', '.join(IMPLS)}")
+        for name, value in (
+            ("mode", mode),
+            ("inter_channels", inter_channels),
+            ("sub_sample", sub_sample),
+            ("sub_sample_at", sub_sample_at),
+            ("norm", norm),
+            ("norm_init_scale", norm_init_scale),
+            ("init_std", init_std),
+            ("logit_scale", logit_scale),
+            ("use_scale", use_scale),
+            ("impl", impl),
+        ):
+            check_setting(name, value)
+        check_norm_init_scale(norm, norm_init_scale)
+        check_logit_scale(mode, logit_scale)
+        if inter_channels is None:
+            inter_channels = in_channels // 2
         self.in_channels = in_channels
         self.inter_channels = inter_channels
         self.mode = mode
         self.impl = impl
         self.sub_sample_at = sub_sample_at
         embed_channels = in_channels if mode == "gaussian" else inter_channels
-        self.scale = embed_channels**-0.5 if use_scale and mode in SOFTMAX_MODES else 1.0
+        if mode in SOFTMAX_MODES:
+            self.scale = (embed_channels**-0.5 if use_scale else 1.0) * logit_scale
+        else:
+            self.scale = 1.0
 
         if mode != "gaussian":
             self.theta = nn.Conv2d(in_channels, inter_channels, kernel_size=1)
@@ -118,22 +127,25 @@ class NonLocalBlock2d(nn.Module):
         self.out = nn.Conv2d(inter_channels, in_channels, kernel_size=1)
         self.norm = get_norm(norm, in_channels) if norm else None
         self.sub_sample = sub_sample
+        self.norm_init_scale = float(norm_init_scale)
+        self.init_std = float(init_std)
         self._init_weights()
 
     def _init_weights(self):
         embeddings = (self.g,) if self.mode == "gaussian" else (self.theta, self.phi, self.g)
         for module in (*embeddings, self.out):
-            # As the official code (CONV_INIT_STD = 0.01): Gaussian init of std 0.01, zero bias.
-            nn.init.normal_(module.weight, std=0.01)
+            # As the official code (CONV_INIT_STD = 0.01): Gaussian init, zero bias.
+            nn.init.normal_(module.weight, std=self.init_std)
             nn.init.zeros_(module.bias)
         if self.mode == "concatenation":
             self._init_concatenation()
         trainable_norm = self.norm is not None and not isinstance(self.norm, FrozenBatchNorm2d)
         if trainable_norm:
-            nn.init.zeros_(self.norm.weight)
+            nn.init.constant_(self.norm.weight, self.norm_init_scale)
             nn.init.zeros_(self.norm.bias)
-        else:
-            # No norm, or a frozen one that stays the identity: W_z itself starts at zero.
+        if not trainable_norm or self.norm_init_scale != 0:
+            # No norm, a frozen one that stays the identity, or a norm whose scale starts
+            # elsewhere than zero: W_z itself starts at zero.
             nn.init.zeros_(self.out.weight)
             nn.init.zeros_(self.out.bias)
 

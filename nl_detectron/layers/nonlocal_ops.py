@@ -19,19 +19,14 @@ import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.checkpoint import checkpoint
 
-MODES = ("embedded_gaussian", "gaussian", "dot_product", "concatenation")
-SOFTMAX_MODES = ("embedded_gaussian", "gaussian")
+from .settings import SOFTMAX_MODES, check_setting
+
 # How the softmax modes are computed by ``nonlocal_bounded``: "auto" (the path ``softmax_backend``
 # chooses: a fused SDPA kernel where one serves the inputs, else "chunked"), "sdpa" (whatever
 # SDPA picks, its math path included) or "chunked" (query chunks, recomputed in backward).
 SOFTMAX_IMPLS = ("auto", "sdpa", "chunked")
 # Elements of the (chunk, S) weight matrix the chunked path holds at once: 2**24 is 64 MiB fp32.
 CHUNK_ELEMENTS = 1 << 24
-
-
-def check_mode(mode):
-    if mode not in MODES:
-        raise ValueError(f"Unknown non-local mode {mode!r}; valid modes: {', '.join(MODES)}")
 
 
 def _concat_terms(theta, phi, concat_weight):
@@ -55,7 +50,7 @@ def pairwise_weights(theta, phi, mode, *, concat_weight=None, scale=1.0):
     Returns:
         (N, L, S) tensor, in float32 or wider.
     """
-    check_mode(mode)
+    check_setting("mode", mode)
     with _full_precision(theta):
         return _pairwise_weights(_promote(theta), _promote(phi), mode, concat_weight, scale)
 
@@ -100,7 +95,7 @@ def nonlocal_bounded(theta, phi, g, mode, *, concat_weight=None, scale=1.0, soft
     - concatenation: ReLU(a_i + b_j) summed over j is a sum over the keys whose b_j > -a_i,
       which a sort of b and prefix sums of g and b*g give for every i at once.
     """
-    check_mode(mode)
+    check_setting("mode", mode)
     if mode in SOFTMAX_MODES:
         return softmax_attention(theta, phi, g, scale=scale, impl=softmax_impl)
     out_dtype = g.dtype

@@ -11,7 +11,6 @@ from collections import OrderedDict
 
 from torch import nn
 
-from detectron2.layers import get_norm
 from detectron2.modeling import BACKBONE_REGISTRY
 from detectron2.modeling.backbone.fpn import (
     build_resnet_fpn_backbone,
@@ -19,10 +18,7 @@ from detectron2.modeling.backbone.fpn import (
 )
 from detectron2.modeling.backbone.resnet import build_resnet_backbone
 
-from ..layers import BLOCKS, MODES, build_block
-from ..layers.context_block import FUSIONS
-from ..layers.family import ARGUMENT_DEFAULTS, BLOCK_ARGUMENTS
-from ..layers.nonlocal_block import IMPLS, SUB_SAMPLE_AT
+from ..layers import SETTINGS, build_block, check_settings
 from ..utils.compat import replace_resnet_stage
 
 STAGE_KEYS = OrderedDict((f"res{i}", f"RES{i}") for i in range(2, 6))
@@ -30,88 +26,14 @@ STAGE_KEYS = OrderedDict((f"res{i}", f"RES{i}") for i in range(2, 6))
 
 def nonlocal_block_kwargs(cfg):
     """
-    The keyword arguments of ``NonLocalBlock2d`` given by ``cfg.MODEL.NONLOCAL``, checked so
-    that a bad value fails at build time with the key, the value and the valid choices.
+    The keyword arguments of ``build_block`` given by ``cfg.MODEL.NONLOCAL``, checked so that a
+    bad value fails at build time with the key, the value and the reason.
     """
     nl = cfg.MODEL.NONLOCAL
-    return checked_block_kwargs(
-        block=nl.BLOCK,
-        gc_ratio=nl.GC_RATIO,
-        gc_fusion=nl.GC_FUSION,
-        dnl_temperature=nl.DNL_TEMPERATURE,
-        inter_channels=nl.INTER_CHANNELS,
-        mode=nl.MODE,
-        sub_sample=nl.SUB_SAMPLE,
-        sub_sample_at=nl.SUB_SAMPLE_AT,
-        norm=nl.NORM,
-        use_scale=nl.USE_SCALE,
-        impl=nl.IMPL,
+    return check_settings(
         key=lambda name: f"MODEL.NONLOCAL.{name.upper()}",
+        **{s.name: nl[s.key] for s in SETTINGS},
     )
-
-
-def checked_block_kwargs(*, key=str, **kwargs):
-    """
-    ``kwargs`` (``build_block``'s arguments but ``in_channels``) checked, where a bad value
-    fails with ``key(argument name)`` (the name the user wrote it under), the value and the
-    valid choices. An argument changed from its default that the chosen block does not read is
-    refused, naming the block and what it reads.
-    """
-    choices = (
-        ("block", BLOCKS),
-        ("mode", MODES),
-        ("impl", IMPLS),
-        ("sub_sample_at", SUB_SAMPLE_AT),
-        ("gc_fusion", FUSIONS),
-    )
-    for name, valid in choices:
-        if kwargs[name] not in valid:
-            raise ValueError(f"{key(name)} = {kwargs[name]!r} is not one of {', '.join(valid)}")
-    inter = kwargs["inter_channels"]
-    if inter is not None and (isinstance(inter, bool) or not isinstance(inter, int) or inter <= 0):
-        raise ValueError(
-            f"{key('inter_channels')} = {inter!r} must be None (half of the input channels) or a "
-            "positive int"
-        )
-    if kwargs["norm"]:
-        try:
-            get_norm(kwargs["norm"], 32)
-        except KeyError:
-            raise ValueError(
-                f"{key('norm')} = {kwargs['norm']!r} is not a detectron2 norm; valid: '' (none), "
-                "'BN', 'SyncBN', 'GN', 'FrozenBN', 'naiveSyncBN', 'nnSyncBN'"
-            ) from None
-    ratio = kwargs["gc_ratio"]
-    if isinstance(ratio, bool) or not isinstance(ratio, int) or ratio < 1:
-        raise ValueError(
-            f"{key('gc_ratio')} = {ratio!r} must be an int of 1 or more (C / r channels)"
-        )
-    temperature = kwargs["dnl_temperature"]
-    if (
-        isinstance(temperature, bool)
-        or not isinstance(temperature, (int, float))
-        or temperature <= 0
-    ):
-        raise ValueError(f"{key('dnl_temperature')} = {temperature!r} must be a number above 0")
-    block = kwargs["block"]
-    reads = BLOCK_ARGUMENTS[block]
-    unread = [
-        n
-        for n, v in kwargs.items()
-        if n != "block" and n not in reads and v != ARGUMENT_DEFAULTS[n]
-    ]
-    if unread:
-        raise ValueError(
-            f"{', '.join(f'{key(n)} = {kwargs[n]!r}' for n in unread)} set, but {key('block')} = "
-            f"{block!r} does not read it; that block reads "
-            f"{', '.join(key(n) for n in reads) or 'no other setting'}"
-        )
-    if block == "disentangled" and kwargs["mode"] != "embedded_gaussian":
-        raise ValueError(
-            f"{key('mode')} = {kwargs['mode']!r}, but {key('block')} = 'disentangled' whitens an "
-            "embedded_gaussian pairwise term; leave the mode at 'embedded_gaussian'"
-        )
-    return kwargs
 
 
 def nonlocal_placement(cfg):
@@ -189,28 +111,13 @@ def insert_nonlocal_blocks(
     return inserted
 
 
-def nonlocal_resnet(
-    resnet,
-    *,
-    after_blocks=None,
-    block="nonlocal",
-    gc_ratio=16,
-    gc_fusion="add",
-    dnl_temperature=0.05,
-    inter_channels=None,
-    mode="embedded_gaussian",
-    sub_sample=True,
-    sub_sample_at="input",
-    norm="GN",
-    use_scale=True,
-    impl="bounded",
-):
+def nonlocal_resnet(resnet, *, after_blocks=None, **settings):
     """
     ``resnet`` with NL blocks inserted, for Python (LazyConfig) configs::
 
         model.backbone.bottom_up = L(nonlocal_resnet)(resnet=model.backbone.bottom_up)
 
-    The placement, block arguments, checks and checkpoint names are those of the YAML backbones,
+    The placement, block settings, checks and checkpoint names are those of the YAML backbones,
     through the same code; the defaults are ``MODEL.NONLOCAL``'s.
 
     Args:
@@ -219,26 +126,12 @@ def nonlocal_resnet(
         after_blocks (dict[str, list[int]]): per stage name ("res2" ... "res5"), the indices of
             the residual blocks that get an NL block right after them (negative: from the end).
             None: the paper's COCO setting, ``{"res4": [-2]}``.
-        block, gc_ratio, gc_fusion, dnl_temperature, inter_channels, mode, sub_sample,
-            sub_sample_at, norm, use_scale, impl: the keys of ``MODEL.NONLOCAL`` of the same
-            names (docs/block.md, docs/family.md).
+        settings: the block settings, by the lower-case names of the ``MODEL.NONLOCAL`` keys
+            (``block``, ``norm``, ``mode``, ...: ``nl_detectron.layers.SETTINGS``).
     Returns:
         ResNet: ``resnet``, changed in place.
     """
-    block_kwargs = checked_block_kwargs(
-        block=block,
-        gc_ratio=gc_ratio,
-        gc_fusion=gc_fusion,
-        dnl_temperature=dnl_temperature,
-        inter_channels=inter_channels,
-        mode=mode,
-        sub_sample=sub_sample,
-        sub_sample_at=sub_sample_at,
-        norm=norm,
-        use_scale=use_scale,
-        impl=impl,
-        key=lambda name: f"nonlocal_resnet({name}=...)",
-    )
+    block_kwargs = check_settings(key=lambda name: f"nonlocal_resnet({name}=...)", **settings)
     placement = {"res4": [-2]} if after_blocks is None else after_blocks
     insert_nonlocal_blocks(
         resnet,

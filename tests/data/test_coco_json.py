@@ -32,6 +32,12 @@ def test_keypoint_names_and_flip_map_come_from_the_categories():
         (None, "dataset JSON file not found"),
         ("{not json", "not a valid JSON file"),
         ('{"images": []}', r"not a COCO dataset, missing keys \['annotations', 'categories'\]"),
+        ("192", "not a COCO dataset: its top level is a JSON number"),
+        ("1.5", "not a COCO dataset: its top level is a JSON number"),
+        ("true", "not a COCO dataset: its top level is a JSON boolean"),
+        ("null", "not a COCO dataset: its top level is a JSON null"),
+        ('"images"', "not a COCO dataset: its top level is a JSON string"),
+        ('[{"images": []}]', "not a COCO dataset: its top level is a JSON array"),
     ],
 )
 def test_bad_dataset_json_is_named(tmp_path, content, match):
@@ -39,7 +45,7 @@ def test_bad_dataset_json_is_named(tmp_path, content, match):
     if content is not None:
         json_file.write_text(content)
     with pytest.raises(DatasetError, match=f"{json_file}: {match}"):
-        register_coco_json(f"bad_{len(match)}", str(json_file), str(tmp_path))
+        register_coco_json(f"bad_{len(match)}_{len(content or '')}", str(json_file), str(tmp_path))
 
 
 def test_missing_image_folder_is_named(tmp_path):

@@ -1,0 +1,114 @@
+"""
+What decides whether an NL block learns, logged along training (docs/experiments.md, "Which
+norm lets the block learn"): every ``NL_DIAGNOSTICS.PERIOD`` iterations, for each block of the
+model that has a pairwise term (NL, DNL), detectron2's event storage (``metrics.json``) gets
+
+- ``<block>/norm_input_std_images``, ``<block>/norm_input_std_positions``: the spread of the
+  norm's input W_z y across the batch's images (the std over images of each channel's spatial
+  mean) and across positions (each channel's std over positions), averaged over channels. A
+  per-image norm (GN) cannot keep what differs between images when W_z y is the same at every
+  position;
+- ``<block>/grad_<param>``: the gradient norm of theta, phi, g, W_z (``out``) and the norm's
+  scale after the step's backward;
+- ``<block>/logit_std``: the std of the softmax logits over (query, key) pairs, per image;
+- ``<block>/entropy``: the attention's entropy / log S (1: uniform);
+- ``<block>/query_distance``: GCNet's mean cosine distance between the attention maps of
+  different queries (0: one map for every query).
+"""
+
+import math
+
+import torch
+
+from detectron2.engine import HookBase
+from detectron2.utils.events import get_event_storage
+
+from ..attention_stats import mean_pairwise_cosine_distance
+
+GRADIENT_PARAMETERS = ("theta", "phi", "g", "out")
+
+
+def pairwise_blocks(model):
+    """{name: module} of the blocks with a pairwise term (they have ``theta`` and ``out``)."""
+    model = getattr(model, "module", model)  # DDP
+    return {
+        name: m
+        for name, m in model.named_modules()
+        if hasattr(m, "query_weights") and hasattr(m, "theta") and hasattr(m, "out")
+    }
+
+
+@torch.no_grad()
+def block_statistics(block, x, norm_input):
+    """
+    Args:
+        block: an NL (or DNL) block.
+        x: (N, C, H, W) its input; norm_input: (N, C, H, W) W_z y, its norm's input.
+    Returns:
+        dict: name -> float, the statistics above that need no gradient.
+    """
+    per_image = norm_input.flatten(2)  # (N, C, HW)
+    stats = {
+        "norm_input_std_images": per_image.mean(2).std(0, unbiased=False).mean().item(),
+        "norm_input_std_positions": per_image.std(2, unbiased=False).mean().item(),
+    }
+    theta, phi, _ = block.embed(x)
+    logits = theta @ phi.transpose(1, 2) * block.pairwise_scale()  # (N, L, S)
+    stats["logit_std"] = logits.flatten(1).std(1, unbiased=False).mean().item()
+    weights = block.query_weights(x)(torch.arange(theta.shape[1], device=x.device))
+    num_keys = weights.shape[-1]
+    if num_keys > 1:
+        entropy = -(weights * weights.clamp_min(1e-12).log()).sum(-1) / math.log(num_keys)
+        stats["entropy"] = entropy.mean().item()
+    distances = [mean_pairwise_cosine_distance(w) for w in weights]
+    distances = [d for d in distances if not math.isnan(d)]
+    if distances:
+        stats["query_distance"] = sum(distances) / len(distances)
+    return stats
+
+
+class BlockDiagnostics(HookBase):
+    """Puts the statistics of every pairwise block into the event storage every ``period``
+    iterations (the iteration's first image batch)."""
+
+    def __init__(self, model, period):
+        self.blocks = pairwise_blocks(model)
+        self.period = period
+        self._captured = {}
+        for name, block in self.blocks.items():
+            block.register_forward_pre_hook(self._capture(name, "x"))
+            block.out.register_forward_hook(self._capture(name, "norm_input"))
+
+    def _capture(self, name, what):
+        def hook(module, args, output=None):
+            if self._active:
+                tensor = args[0] if output is None else output
+                self._captured.setdefault(name, {})[what] = tensor.detach()
+
+        return hook
+
+    _active = False
+
+    def before_step(self):
+        self._active = (self.trainer.iter + 1) % self.period == 0
+        self._captured = {}
+
+    def after_step(self):
+        if not self._active:
+            return
+        self._active = False
+        storage = get_event_storage()
+        for name, block in self.blocks.items():
+            captured = self._captured.get(name, {})
+            if "x" not in captured or "norm_input" not in captured:
+                continue
+            stats = block_statistics(block, captured["x"], captured["norm_input"])
+            params = {p: getattr(block, p).weight for p in GRADIENT_PARAMETERS}
+            if block.norm is not None and getattr(block.norm, "weight", None) is not None:
+                params["norm_scale"] = block.norm.weight
+            for param_name, weight in params.items():
+                if weight.grad is not None:
+                    stats[f"grad_{param_name}"] = weight.grad.norm().item()
+            for key, value in stats.items():
+                storage.put_scalar(f"{name}/{key}", value, smoothing_hint=False)
+        self._captured = {}
