@@ -4,7 +4,7 @@ detectron2. Importing this package registers its backbones and the built-in synt
 """
 
 from .config import add_nonlocal_config, load_config
-from .data import register_demo_shapes, register_relation_shapes
+from .data import register_demo_shapes, register_partner_shapes, register_relation_shapes
 from .layers import NonLocalBlock2d
 from .modeling import (
     build_resnet_fpn_nl_backbone,
@@ -14,6 +14,7 @@ from .modeling import (
 
 register_demo_shapes()
 register_relation_shapes()
+register_partner_shapes()
 
 __all__ = [
     "add_nonlocal_config",

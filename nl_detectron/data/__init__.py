@@ -3,6 +3,7 @@ from .common import SkippingMapDataset
 from .demo_shapes import register_demo_shapes
 from .mapper import CheckedDatasetMapper
 from .on_disk import DatasetNotFoundError, check_datasets_on_disk
+from .partner_shapes import register_partner_shapes
 from .relation_shapes import register_relation_shapes
 
 __all__ = [
@@ -13,5 +14,6 @@ __all__ = [
     "check_datasets_on_disk",
     "register_coco_json",
     "register_demo_shapes",
+    "register_partner_shapes",
     "register_relation_shapes",
 ]

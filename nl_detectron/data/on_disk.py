@@ -9,7 +9,11 @@ import os
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from .demo_shapes import DEMO_DATASETS
+from .partner_shapes import PARTNER_DATASETS
 from .relation_shapes import RELATION_DATASETS
+
+# The built-in datasets, generated on first use.
+GENERATED = DEMO_DATASETS + RELATION_DATASETS + PARTNER_DATASETS
 
 # Metadata fields of detectron2's built-in datasets that name a file or folder they read.
 PATH_FIELDS = (
@@ -42,7 +46,7 @@ def check_datasets_on_disk(names_by_key, *, skip=()):
     missing, layout = [], []
     for key, names in names_by_key.items():
         for name in names:
-            if name in skip or name in DEMO_DATASETS + RELATION_DATASETS:  # generated on first use
+            if name in skip or name in GENERATED:
                 continue
             if name not in DatasetCatalog.list():
                 raise DatasetNotFoundError(

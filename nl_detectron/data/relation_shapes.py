@@ -18,15 +18,13 @@ import os
 
 import numpy as np
 
-from detectron2.data import DatasetCatalog, MetadataCatalog
-from detectron2.data.datasets import load_coco_json
-
 from .synthetic import (
     SHAPES,
     disjoint,
     fill_polygon,
     noisy_background,
     polygon_annotation,
+    register_relation_variants,
     shape_polygon,
     write_split,
 )
@@ -120,21 +118,11 @@ def register_relation_shapes(root=None):
     Register ``nl_relation_shapes_{train,val}`` and ``nl_relation_shapes_local_{train,val}``
     (generated on first use) under ``root`` (default ``$DETECTRON2_DATASETS``, or ./datasets).
     """
-    for variant, local in VARIANTS.items():
-        variant_root = os.path.join(root, variant) if root else relation_root(variant)
-        for split in SPLITS:
-            name = f"{variant}_{split}"
-            image_root = os.path.join(variant_root, split)
-
-            def load(split=split, image_root=image_root, name=name, r=variant_root, lc=local):
-                return load_coco_json(generate_relation_split(r, split, local=lc), image_root, name)
-
-            DatasetCatalog.register(name, load)
-            MetadataCatalog.get(name).set(
-                json_file=os.path.join(variant_root, "annotations", f"{split}.json"),
-                image_root=image_root,
-                evaluator_type="coco",
-                thing_classes=list(CLASSES),
-                # evaluation adds the relation's accuracy (evaluation.RelationEvaluator)
-                evaluate_relation=True,
-            )
+    register_relation_variants(
+        VARIANTS,
+        SPLITS,
+        generate_relation_split,
+        root=root,
+        default_root=relation_root,
+        classes=CLASSES,
+    )

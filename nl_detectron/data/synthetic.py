@@ -11,6 +11,9 @@ import cv2
 import numpy as np
 import pycocotools.mask as mask_util
 
+from detectron2.data import DatasetCatalog, MetadataCatalog
+from detectron2.data.datasets import load_coco_json
+
 logger = logging.getLogger(__name__)
 
 SHAPES = ("circle", "square", "triangle")
@@ -110,3 +113,34 @@ def write_split(root, split, *, info, draw, categories, image_size):
         json.dump(coco, f)
     os.replace(tmp_file, json_file)
     return json_file
+
+
+def register_relation_variants(variants, splits, generate, *, root, default_root, classes):
+    """
+    Register ``{variant}_{split}`` for every variant (name -> local) and split of a generated
+    relational dataset, with the metadata of a relation: COCO evaluation plus the relation's
+    accuracy (``evaluation.RelationEvaluator``).
+
+    Args:
+        generate (callable): (variant root, split, local) -> COCO JSON file, generated on use.
+        root (str or None): the folder holding one folder per variant; None for
+            ``default_root(variant)``.
+    """
+    for variant, local in variants.items():
+        variant_root = os.path.join(root, variant) if root else default_root(variant)
+        for split in splits:
+            name = f"{variant}_{split}"
+            image_root = os.path.join(variant_root, split)
+
+            def load(split=split, image_root=image_root, name=name, r=variant_root, lc=local):
+                return load_coco_json(generate(r, split, local=lc), image_root, name)
+
+            DatasetCatalog.register(name, load)
+            MetadataCatalog.get(name).set(
+                json_file=os.path.join(variant_root, "annotations", f"{split}.json"),
+                image_root=image_root,
+                evaluator_type="coco",
+                thing_classes=list(classes),
+                # evaluation adds the relation's accuracy (evaluation.RelationEvaluator)
+                evaluate_relation=True,
+            )
