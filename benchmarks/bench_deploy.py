@@ -26,8 +26,8 @@ from detectron2.modeling import build_model
 
 from nl_deploy import ExportedModel
 from nl_detectron.config import load_config
+from nl_detectron.engine.predictor import build_predictor
 from nl_detectron.export import export_model
-from nl_detectron.predictor import build_predictor
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = {

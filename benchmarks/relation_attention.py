@@ -25,7 +25,7 @@ from detectron2.data.detection_utils import read_image
 
 from nl_detectron.config import load_config
 from nl_detectron.data.relation_shapes import CUE_WIDTH
-from nl_detectron.predictor import build_predictor
+from nl_detectron.engine.predictor import build_predictor
 from nl_detectron.visualization.attention import nonlocal_blocks
 
 

@@ -1,6 +1,7 @@
 """
 Export a model to TorchScript or ONNX by tracing (detectron2's ``TracingAdapter``), with a JSON
-of what a runtime needs (``nl_detectron.deploy`` runs both without nl_detectron's model code).
+of what a runtime needs (``nl_deploy``, a package beside nl_detectron, runs both without its
+model code).
 
 The exported function takes one image, (3, H, W) float32 in the model's input format and
 resized as the test loader resizes, and returns the fields of detectron2's ``Instances`` before
@@ -19,7 +20,7 @@ from detectron2.data.detection_utils import read_image
 from detectron2.export import TracingAdapter
 from detectron2.modeling.meta_arch import GeneralizedRCNN, RetinaNet
 
-from .predictor import build_predictor, model_input, test_dataset_name
+from .engine.predictor import build_predictor, model_input, test_dataset_name
 
 FORMATS = ("torchscript", "onnx")
 METHODS = ("tracing",)

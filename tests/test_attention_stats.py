@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from nl_detectron.attention_stats import (
+from nl_detectron.analysis.attention_stats import (
     AttentionStatistics,
     block_statistics,
     mean_pairwise_cosine_distance,
@@ -79,7 +79,7 @@ def test_one_hot_attention_on_the_query_itself_gives_orthogonal_maps():
 
 @pytest.mark.parametrize("mode", MODES)
 def test_chunks_give_the_statistics_of_the_whole_map(mode, monkeypatch):
-    from nl_detectron import attention_stats
+    from nl_detectron.analysis import attention_stats
 
     block = _perturbed(NonLocalBlock2d(32, mode=mode, norm="GN")).eval()
     x = torch.randn(1, 32, 9, 11)

@@ -125,3 +125,15 @@ def test_documented_command_is_accepted_by_the_scripts_parser(page, script, args
             runpy.run_path(os.path.join(REPO_ROOT, script), run_name="__main__")
         except SystemExit as e:
             pytest.fail(f"{page}: python {script} {shlex.join(args)}: the parser exited ({e.code})")
+
+
+def test_readme_package_map_names_every_module_and_subpackage():
+    with open(os.path.join(REPO_ROOT, "README.md")) as f:
+        readme = f.read()
+    package = os.path.join(REPO_ROOT, "nl_detectron")
+    for name in sorted(os.listdir(package)):
+        path = os.path.join(package, name)
+        if os.path.isdir(path) and os.path.exists(os.path.join(path, "__init__.py")):
+            assert f"`nl_detectron/{name}/`" in readme, name
+        elif name.endswith(".py") and name != "__init__.py":
+            assert f"`nl_detectron/{name}`" in readme, name

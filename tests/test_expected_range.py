@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from nl_detectron.report import expected_range_lines, range_position
+from nl_detectron.evaluation.expected_range import expected_range_lines, range_position
 from tests.helpers import REPO_ROOT, run_tool
 
 MEASURED = os.path.join(REPO_ROOT, "configs", "demo", "measured_runs.json")

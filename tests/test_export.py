@@ -17,8 +17,8 @@ from detectron2.modeling import build_model
 
 from nl_deploy import ExportedModel
 from nl_detectron.config import load_config
+from nl_detectron.engine.predictor import build_predictor
 from nl_detectron.layers import NONLOCAL_FAMILY, NonLocalBlock2d
-from nl_detectron.predictor import build_predictor
 from tests.helpers import (
     DEMO_CONFIG,
     KEYPOINT_DEMO,

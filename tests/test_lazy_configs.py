@@ -12,11 +12,11 @@ from detectron2.config import LazyConfig, get_cfg, instantiate
 from detectron2.model_zoo import get_config
 from detectron2.modeling.backbone import BasicStem, ResNet
 
-from nl_detectron.analysis import compare_with_baseline, lazy_baseline_twin
 from nl_detectron.config import add_nonlocal_config, load_any_config, load_config
 from nl_detectron.layers import NonLocalBlock2d
 from nl_detectron.modeling import nonlocal_resnet
 from nl_detectron.modeling.backbone import add_nonlocal_blocks
+from nl_detectron.twins import compare_with_baseline, lazy_baseline_twin
 from tests.helpers import DEMO_CONFIG, LAZY_DEMO, REPO_ROOT, SMALL_LAZY, load_checkpoint, run_tool
 
 LAZY_CONFIGS = sorted(glob.glob(os.path.join(REPO_ROOT, "configs", "**", "*.py"), recursive=True))

@@ -11,7 +11,7 @@ import pytest
 from detectron2.data import DatasetCatalog
 
 from nl_detectron.config import load_config
-from nl_detectron.predictor import build_predictor
+from nl_detectron.engine.predictor import build_predictor
 from tests.helpers import REPO_ROOT
 
 CONFIG = os.path.join(REPO_ROOT, "configs", "demo", "faster_rcnn_R18_NL_relation.yaml")

@@ -7,14 +7,14 @@ import sys
 
 import pytest
 
-from nl_detectron.stats import paired_difference, t_quantile_975
-from nl_detectron.twins import (
+from nl_detectron.twins.compare import (
     mean_and_spread,
     parse_variants,
-    twin_configs,
     twins_markdown,
     write_variant_configs,
 )
+from nl_detectron.twins.configs import twin_configs
+from nl_detectron.twins.stats import paired_difference, t_quantile_975
 from tests.helpers import (
     DEMO_CONFIG,
     REPO_ROOT,

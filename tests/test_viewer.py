@@ -19,7 +19,7 @@ from detectron2.data.detection_utils import read_image
 from detectron2.structures import Boxes, BoxMode, Instances
 
 from nl_detectron.config import load_config
-from nl_detectron.predictor import PredictionVisualizer
+from nl_detectron.visualization.predictions import PredictionVisualizer
 from nl_detectron.visualization.viewer import (
     BlockCapture,
     dequantize,

@@ -14,9 +14,9 @@ import argparse
 
 from detectron2.utils.logger import setup_logger
 
-from nl_detectron.analysis import compare_with_baseline
 from nl_detectron.config import cpu_overrides, load_any_config
 from nl_detectron.engine import config_arguments, register_datasets
+from nl_detectron.twins import compare_with_baseline
 
 
 def main(argv=None):

@@ -26,13 +26,14 @@ from detectron2.utils.logger import setup_logger
 
 from nl_detectron.config import is_lazy, load_any_config
 from nl_detectron.engine import config_arguments, register_datasets
-from nl_detectron.predictor import PredictionVisualizer, build_predictor
+from nl_detectron.engine.predictor import build_predictor
 from nl_detectron.visualization.attention import (
     AttentionMapper,
     NoDetectionError,
     attention_panel,
     draw_attention,
 )
+from nl_detectron.visualization.predictions import PredictionVisualizer
 from nl_detectron.visualization.viewer import BlockCapture, viewer_data, write_viewer
 
 

@@ -21,10 +21,10 @@ import tqdm
 from detectron2.data.detection_utils import read_image
 from detectron2.utils.logger import setup_logger
 
-from nl_detectron.attention_stats import AttentionStatistics, statistics_markdown
+from nl_detectron.analysis import AttentionStatistics, statistics_markdown
 from nl_detectron.config import load_any_config
 from nl_detectron.engine import config_arguments, register_datasets
-from nl_detectron.predictor import build_predictor, expand_inputs
+from nl_detectron.engine.predictor import build_predictor, expand_inputs
 from nl_detectron.visualization.attention import plot_block_statistics
 
 

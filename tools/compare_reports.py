@@ -9,7 +9,7 @@ Compare evaluation reports (``eval_report.json``, written by tools/train_net.py)
 import argparse
 import json
 
-from nl_detectron.report import compare_markdown
+from nl_detectron.evaluation import compare_markdown
 
 
 def main(argv=None):

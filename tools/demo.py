@@ -17,12 +17,11 @@ from detectron2.utils.logger import setup_logger
 
 from nl_detectron.config import load_any_config
 from nl_detectron.engine import config_arguments, register_datasets
-from nl_detectron.predictor import (
+from nl_detectron.engine.predictor import expand_inputs, set_confidence_threshold
+from nl_detectron.visualization.predictions import (
     ExportedVisualizer,
     PredictionVisualizer,
     draw_predictions,
-    expand_inputs,
-    set_confidence_threshold,
 )
 
 

@@ -14,7 +14,7 @@ import json
 import os
 import sys
 
-from nl_detectron.report import expected_range_lines
+from nl_detectron.evaluation.expected_range import expected_range_lines
 
 MEASURED_RUNS = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))),

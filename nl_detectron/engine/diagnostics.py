@@ -23,7 +23,7 @@ import torch
 from detectron2.engine import HookBase
 from detectron2.utils.events import get_event_storage
 
-from ..attention_stats import mean_pairwise_cosine_distance
+from ..analysis.attention_stats import mean_pairwise_cosine_distance
 
 GRADIENT_PARAMETERS = ("theta", "phi", "g", "out")
 

@@ -14,7 +14,7 @@ from detectron2.utils import comm
 
 from ..checkpoint import SafeCheckpointer
 from ..config import load_lazy_config
-from ..report import write_report
+from ..evaluation.report import write_report
 from .defaults import register_datasets
 from .trainer import ddp_kwargs
 

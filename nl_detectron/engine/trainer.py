@@ -18,8 +18,7 @@ from detectron2.utils.logger import setup_logger
 
 from ..checkpoint import SafeCheckpointer
 from ..data import CheckedDatasetMapper, SkippingMapDataset
-from ..evaluation import build_coco_evaluator
-from ..report import write_report
+from ..evaluation import build_coco_evaluator, write_report
 from ..utils.compat import (
     DEFAULT_TRAINER_SAVES_OPTIMIZER,
     restart_data_loader,

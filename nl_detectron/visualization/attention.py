@@ -201,7 +201,7 @@ def plot_block_statistics(name, maps, path):
     """
     import matplotlib.pyplot as plt
 
-    from ..attention_stats import STATISTICS
+    from ..analysis.attention_stats import STATISTICS
 
     keys = [k for k in STATISTICS if any(m[k] is not None for m in maps)]
     figure, axes = plt.subplots(1, len(keys), figsize=(3 * len(keys), 2.6), squeeze=False)

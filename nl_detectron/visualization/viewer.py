@@ -22,7 +22,7 @@ import matplotlib
 import numpy as np
 import torch
 
-from ..attention_stats import block_statistics
+from ..analysis.attention_stats import block_statistics
 from ..layers import NONLOCAL_FAMILY, DisentangledNonLocalBlock2d, GlobalContextBlock2d
 
 # Queries per attention_map call: bounds the (chunk, S) weights held at once.

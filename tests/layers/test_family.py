@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nl_detectron.attention_stats import block_statistics
+from nl_detectron.analysis.attention_stats import block_statistics
 from nl_detectron.layers import (
     BLOCKS,
     DisentangledNonLocalBlock2d,

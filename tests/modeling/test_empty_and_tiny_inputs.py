@@ -18,8 +18,8 @@ from detectron2.structures import Boxes, Instances, Keypoints
 from detectron2.utils.events import EventStorage
 
 from nl_detectron.config import is_lazy, load_any_config
+from nl_detectron.engine.predictor import build_predictor, set_confidence_threshold
 from nl_detectron.layers import NonLocalBlock2d
-from nl_detectron.predictor import build_predictor, set_confidence_threshold
 from tests.helpers import REPO_ROOT
 
 NL_CONFIGS = sorted(

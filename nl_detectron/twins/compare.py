@@ -18,12 +18,13 @@ import sys
 
 import torch
 
-from .analysis import baseline_twin, compare_with_baseline, lazy_baseline_twin
-from .attention_stats import AttentionStatistics, statistics_markdown
-from .config import add_nonlocal_config, is_lazy, load_any_config
-from .report import flatten_results
+from ..analysis.attention_stats import AttentionStatistics, statistics_markdown
+from ..config import is_lazy, load_any_config
+from ..evaluation.report import flatten_results
+from ..visualization.curves import plot_curves
+from .configs import twin_configs
+from .cost import compare_with_baseline
 from .stats import paired_difference
-from .visualization.curves import plot_curves
 
 BASELINE = "baseline"
 # The variants compared with the baseline when none is given: the NL config as it is.
@@ -33,26 +34,6 @@ DEFAULT_VARIANTS = {"NL": []}
 TABLE_METRICS = ("AP", "AP50", "AP75", "accuracy")
 
 
-def twin_configs(cfg):
-    """
-    ``{"baseline": cfg without NL blocks, "NL": cfg}``. The baseline's ``MODEL.NONLOCAL`` is reset
-    to the defaults: it builds no NL block, and a changed key would be refused as unused. For a
-    Python config, the baseline is ``lazy_baseline_twin(cfg)``.
-    """
-    if is_lazy(cfg):
-        return {"baseline": lazy_baseline_twin(cfg), "NL": cfg}
-    baseline = baseline_twin(cfg)
-    if baseline.dump() == cfg.dump():
-        raise ValueError(
-            f"MODEL.BACKBONE.NAME = {cfg.MODEL.BACKBONE.NAME!r} and MODEL.ROI_KEYPOINT_HEAD.NAME "
-            f"= {cfg.MODEL.ROI_KEYPOINT_HEAD.NAME!r} build no NL block: give an NL config"
-        )
-    defaults = baseline.clone()
-    add_nonlocal_config(defaults)
-    baseline.MODEL.NONLOCAL = defaults.MODEL.NONLOCAL
-    return {"baseline": baseline, "NL": cfg}
-
-
 # A Python config cannot always be written out (its recipes hold lambdas): each twin is a small
 # Python config that loads the user's file with the overrides, then takes the twin.
 LAZY_TWIN = """\
@@ -60,7 +41,7 @@ LAZY_TWIN = """\
 
 from detectron2.config import LazyConfig
 
-from nl_detectron.analysis import lazy_baseline_twin
+from nl_detectron.twins import lazy_baseline_twin
 
 _cfg = LazyConfig.apply_overrides(LazyConfig.load({config_file!r}), {opts!r})
 {take_twin}globals().update(_cfg)
@@ -151,7 +132,8 @@ def train_twins(
     Returns:
         dict: (name, seed) -> peak resident memory of the run's process tree in bytes.
     """
-    tools = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools")
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    tools = os.path.join(repo, "tools")
     if is_lazy(cfg):
         tool = os.path.join(tools, "lazyconfig_train_net.py")
         run_opts = lambda seed, out: [f"train.seed={seed}", f"train.output_dir={out}"]  # noqa: E731
@@ -411,7 +393,7 @@ def trained_attention_statistics(config_file, run_output, num_images=ATTENTION_I
     from detectron2.data import DatasetCatalog
     from detectron2.data.detection_utils import read_image
 
-    from .predictor import build_predictor, test_dataset_name
+    from ..engine.predictor import build_predictor, test_dataset_name
 
     weights = os.path.join(run_output, "model_final.pth")
     lazy = config_file.endswith(".py")

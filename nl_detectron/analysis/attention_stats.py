@@ -20,8 +20,8 @@ import math
 
 import torch
 
-from .layers import NONLOCAL_FAMILY
-from .layers.nonlocal_ops import CHUNK_ELEMENTS
+from ..layers import NONLOCAL_FAMILY
+from ..layers.nonlocal_ops import CHUNK_ELEMENTS
 
 STATISTICS = (
     "attention_distance",

@@ -1,0 +1,14 @@
+"""What a model costs and what its blocks learned: FLOP and parameter counts (fvcore, the NL
+block's attention counted), and GCNet's attention statistics."""
+
+from .attention_stats import STATISTICS, AttentionStatistics, statistics_markdown
+from .flops import flop_count, model_flop_count, num_parameters
+
+__all__ = [
+    "AttentionStatistics",
+    "STATISTICS",
+    "flop_count",
+    "model_flop_count",
+    "num_parameters",
+    "statistics_markdown",
+]
