@@ -5,14 +5,15 @@ grids, where each object's label depends on an object farther away than the conv
 
     python benchmarks/guard.py                                  # every row of GUARD_ROWS
     python benchmarks/guard.py --task partner --steps 1500 --seeds 0 1
-    python benchmarks/guard.py --rows "NL (shipped default)" "NL, BN" --control
+    python benchmarks/guard.py --rows "NL, BN, scale 0 (official)" none --control
 
 The grids are H x W cells (default 20 x 20); an object is one cell with one-hot shape (4) and
 colour (4) channels, a cue a cell with its own flag and a colour, all under Gaussian noise of
-0.05. Three 3x3 convs with ReLU (receptive field 7x7), one block of the family (or none), then a
-1x1 head (C -> C -> 2) labels every object cell. Related cells lie at least ``MIN_DISTANCE``
-(10) cells apart (Chebyshev), beyond what the convs see, so the network without a block stays
-at chance. Tasks:
+0.05. Three 3x3 convs with ReLU (64 channels, receptive field 7x7), a 1x1 conv to 256 channels
+(R18's res4 width, so that GN's 32 groups hold 8 channels, as there), one block of the family
+(or none), then a 1x1 head (256 -> 64 -> 2) labels every object cell. Related cells lie at
+least ``MIN_DISTANCE`` (10) cells apart (Chebyshev), beyond what the convs see, so the network
+without a block stays at chance. Tasks:
 
 - ``cue``: every object's label is the cue cell's colour // 2 (one distant cell every object
   shares: query-independent attention answers it).
@@ -44,11 +45,12 @@ TASKS = ("cue", "partner")
 # name: the block's settings (``build_block``'s arguments), or None for no block. The first
 # row is the default of every NL config.
 GUARD_ROWS = {
-    "NL (shipped default)": {},
+    "NL (shipped default: GN, scale 1, W_z 0)": {},
     "none": None,
-    "NL, BN": {"norm": "BN"},
-    "NL, GN scale 1": {"norm": "GN", "norm_init_scale": 1.0},
-    "NL, no norm": {"norm": ""},
+    "NL, GN, scale 0 (official init)": {"norm_init_scale": 0.0},
+    "NL, BN, scale 0 (official)": {"norm": "BN", "norm_init_scale": 0.0},
+    "NL, BN, scale 1, W_z 0": {"norm": "BN"},
+    "NL, no norm, W_z 0": {"norm": "", "norm_init_scale": 0.0},
     "SNL": {"block": "simplified"},
     "GC r4": {"block": "gc", "gc_ratio": 4},
     "DNL": {"block": "disentangled"},
@@ -138,20 +140,28 @@ def draw_batch(rng, task, count, **kwargs):
 
 
 class GuardNet(nn.Module):
-    """Three 3x3 convs with ReLU, one block of the family (or none), a 1x1 head to 2 classes."""
+    """
+    Three 3x3 convs with ReLU, a 1x1 conv with ReLU to the block's channels, one block of the
+    family (or none), a 1x1 head to 2 classes.
+    """
 
-    def __init__(self, in_channels, *, width=64, block=None):
+    def __init__(self, in_channels, *, width=64, block_channels=256, block=None):
         """
         Args:
+            block_channels (int): the block's C; 256, as R18's res4, gives GN (32 groups) the
+                8 channels per group it has there.
             block (dict or None): ``build_block``'s settings, or None for no block.
         """
         super().__init__()
         layers = []
         for i in range(3):
             layers += [nn.Conv2d(in_channels if i == 0 else width, width, 3, padding=1), nn.ReLU()]
+        layers += [nn.Conv2d(width, block_channels, 1), nn.ReLU()]
         self.convs = nn.Sequential(*layers)
-        self.block = nn.Identity() if block is None else build_block(width, **block)
-        self.head = nn.Sequential(nn.Conv2d(width, width, 1), nn.ReLU(), nn.Conv2d(width, 2, 1))
+        self.block = nn.Identity() if block is None else build_block(block_channels, **block)
+        self.head = nn.Sequential(
+            nn.Conv2d(block_channels, width, 1), nn.ReLU(), nn.Conv2d(width, 2, 1)
+        )
 
     def forward(self, x):
         """(N, C_in, H, W) -> (N, 2, H, W) logits per cell."""

@@ -41,11 +41,12 @@ def val_image(name):
 
 
 def seeded_weights(config, path):
-    """A seeded model whose NL blocks are not the identity (their norm scale set to 0.5)."""
+    """A seeded model whose NL blocks are not the identity (W_z drawn, the norm scale 0.5)."""
     torch.manual_seed(0)
     model = build_model(load_config(config, ["MODEL.DEVICE", "cpu"]))
     for block in model.modules():
         if isinstance(block, NonLocalBlock2d):
+            torch.nn.init.normal_(block.out.weight, std=0.01)
             torch.nn.init.constant_(block.norm.weight, 0.5)
     torch.save({"model": model.state_dict()}, path)
     return str(path)

@@ -26,8 +26,8 @@ def test_training_iterations_give_finite_losses_and_nl_gradients():
             assert all(math.isfinite(v.item()) for v in losses.values()), losses
             optimizer.zero_grad()
             total.backward()
-            # The zero-initialised norm scale gets a gradient at once ...
-            assert block.norm.weight.grad.abs().sum() > 0
+            # W_z, zero-initialised under a norm whose scale starts at 1, gets a gradient at once
+            assert block.out.weight.grad.abs().sum() > 0
             if iteration > 0:
                 # ... and once it is non-zero, every NL parameter does.
                 for name, p in block.named_parameters():

@@ -4,8 +4,9 @@ strongest R50 recipe: new_baselines/mask_rcnn_R_50_FPN_100ep_LSJ.py (from scratc
 large-scale jitter, 64 images per batch, 100 epochs). Only the backbone differs from it.
 
 The block's norm is SyncBN, as the recipe's backbone: with 64 images per batch synchronised over
-the GPUs, the batch statistics that made us choose GN for 16-image YAML recipes (docs/block.md,
-"Why GN") are good, and SyncBN with a zero scale is the official code's BN.
+the GPUs, the batch statistics that made us choose GN for 16-image YAML recipes are good, and
+SyncBN is the official code's BN. Its scale starts at 1 with W_z at zero, the default of every NL
+config (docs/block.md, "The norm and its initial scale").
 """
 
 from detectron2.config import LazyCall as L

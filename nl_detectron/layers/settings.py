@@ -149,15 +149,17 @@ SETTINGS = (
         "GN",
         PAIRWISE,
         detectron2_norm,
-        'norm after W_z (`""`: none, W_z zero instead) ([which norm](docs/block.md#why-gn))',
+        'norm after W_z (`""`: none, W_z zero instead) '
+        "([which norm](docs/block.md#the-norm-and-its-initial-scale))",
     ),
     Setting(
         "norm_init_scale",
-        0.0,
+        1.0,
         PAIRWISE,
         finite_number,
-        "initial scale of that norm; 0 (official) starts the block as the identity through the "
-        "norm, any other value through W_z, initialised to zero instead",
+        "initial scale of that norm. Not 0: W_z starts at zero, so the block starts as the "
+        "identity and learns ([why](docs/block.md#the-norm-and-its-initial-scale)); 0 (the "
+        "official init) starts the norm's scale at zero instead",
     ),
     Setting(
         "init_std",

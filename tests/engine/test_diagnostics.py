@@ -48,6 +48,7 @@ def test_training_with_diagnostics_writes_them_to_metrics_json(tmp_path):
             {
                 "SOLVER.MAX_ITER": "1",
                 "NL_DIAGNOSTICS.PERIOD": "1",
+                "MODEL.NONLOCAL.NORM_INIT_SCALE": "0.0",
                 "OUTPUT_DIR": str(tmp_path),
                 "TEST.EVAL_PERIOD": "0",
                 "DATASETS.TEST": "()",
