@@ -14,7 +14,12 @@ from nl_detectron.twins.compare import (
     write_variant_configs,
 )
 from nl_detectron.twins.configs import twin_configs
-from nl_detectron.twins.stats import paired_difference, t_quantile_975
+from nl_detectron.twins.stats import (
+    learned_fraction,
+    paired_difference,
+    t_quantile_975,
+    wilson_interval,
+)
 from tests.helpers import (
     DEMO_CONFIG,
     REPO_ROOT,
@@ -46,6 +51,19 @@ def test_mean_spread_and_a_table_without_flops():
         in markdown
     )
     assert "not counted: trace failed" in markdown
+    assert "learned" not in markdown  # no relation, no learned fraction
+
+
+def test_a_relation_table_counts_the_runs_that_learned():
+    table = {
+        "baseline": {"relation/accuracy": [72.3, 52.8, 95.0]},
+        "NL": {"relation/accuracy": [100.0, 90.0, 51.1]},
+    }
+    markdown = twins_markdown(table, [1, 2, 3], {"error": "-"}, "title")
+    low, high = wilson_interval(1, 3)
+    assert f"| baseline | 1 of 3 | [{low:.2f}, {high:.2f}] |" in markdown
+    low, high = wilson_interval(2, 3)
+    assert f"| NL | 2 of 3 | [{low:.2f}, {high:.2f}] |" in markdown
 
 
 def test_paired_difference_against_a_known_t_interval():
@@ -127,3 +145,16 @@ def test_compare_twins_trains_both_and_writes_the_table(tmp_path):
     assert "## Attention statistics of the trained NL blocks" in markdown
     attention = summary["attention_statistics"]["NL seed 1"]["backbone.bottom_up.res4.nonlocal4"]
     assert attention["maps"] == 20 and 0.0 <= attention["attention_distance"] <= 1.0
+
+
+def test_wilson_interval_known_values_and_edges():
+    # Wilson's interval for 7 of 8: (0.529, 0.978); for 0 of 8: (0, 0.324)
+    low, high = wilson_interval(7, 8)
+    assert low == pytest.approx(0.5291, abs=1e-3) and high == pytest.approx(0.9776, abs=1e-3)
+    assert wilson_interval(0, 8)[0] == 0 and wilson_interval(0, 8)[1] == pytest.approx(
+        0.3244, abs=1e-3
+    )
+    assert wilson_interval(8, 8)[1] == 1
+    assert learned_fraction([100.0, 89.9, 90.0, 51.0]) == (2, 4, wilson_interval(2, 4))
+    with pytest.raises(ValueError, match="9 of 8"):
+        wilson_interval(9, 8)

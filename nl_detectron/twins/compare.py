@@ -24,7 +24,7 @@ from ..evaluation.report import flatten_results
 from ..visualization.curves import plot_curves
 from .configs import twin_configs
 from .cost import compare_with_baseline
-from .stats import paired_difference
+from .stats import LEARNED_ACCURACY, learned_fraction, paired_difference
 
 BASELINE = "baseline"
 # The variants compared with the baseline when none is given: the NL config as it is.
@@ -279,6 +279,7 @@ def twins_markdown(table, seeds, model_stats, title):
                 f"{_fmt(diff['half_width'], metric)}",
             ]
         lines.append("| " + " | ".join([*cells, per_seed]) + " |")
+    lines += learned_markdown(table)
     if "error" in model_stats:
         lines += ["", f"Params and GMACs not counted: {model_stats['error']}"]
         return "\n".join(lines) + "\n"
@@ -292,6 +293,23 @@ def twins_markdown(table, seeds, model_stats, title):
         f"| NL | {n['params'] / 1e6:.2f} | {n['flops'] / 1e9:.2f} |",
     ]
     return "\n".join(lines) + "\n"
+
+
+def learned_markdown(table, metric="relation/accuracy"):
+    """Lines of a table of the runs per model that learned the relation (``LEARNED_ACCURACY``),
+    with the 95% Wilson interval; none where the runs report no relation."""
+    if metric not in table[BASELINE]:
+        return []
+    lines = [
+        "",
+        f"| model | learned (accuracy >= {LEARNED_ACCURACY:.0f}%) | 95% Wilson interval |",
+        "|---|---|---|",
+    ]
+    for name, metrics in table.items():
+        if metrics.get(metric):
+            count, n, (low, high) = learned_fraction(metrics[metric])
+            lines.append(f"| {name} | {count} of {n} | [{low:.2f}, {high:.2f}] |")
+    return lines
 
 
 def _digits(metric):

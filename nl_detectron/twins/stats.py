@@ -56,3 +56,28 @@ def paired_difference(baseline, variant):
         half_width=half_width,
         resolved=abs(mean) > half_width,
     )
+
+
+# A relational run "learned" its relation when its label accuracy reaches this (percent): one
+# definition for every page of docs/.
+LEARNED_ACCURACY = 90.0
+
+
+def wilson_interval(successes, n):
+    """
+    The 95% Wilson score interval of a proportion: (low, high) for ``successes`` of ``n``; it
+    stays within [0, 1] and is not empty at 0 or n successes, where the normal one collapses.
+    """
+    if n < 1 or not 0 <= successes <= n:
+        raise ValueError(f"need 0 <= successes <= n and n >= 1, got {successes} of {n}")
+    z = _Z975
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def learned_fraction(accuracies, threshold=LEARNED_ACCURACY):
+    """The runs whose accuracy reaches ``threshold``: (count, n, Wilson 95% interval)."""
+    count = sum(a >= threshold for a in accuracies)
+    return count, len(accuracies), wilson_interval(count, len(accuracies))
