@@ -178,7 +178,7 @@ def accuracy(model, x, labels):
 
 
 def train_guard(
-    block, task="cue", *, seed=0, steps=1500, batch=32, lr=1e-3, control=False, eval_every=125
+    block, task="cue", *, seed=0, steps=1500, batch=32, lr=1e-3, control=False, eval_every=100
 ):
     """
     Train ``GuardNet(block=block)`` on ``task`` from scratch.
