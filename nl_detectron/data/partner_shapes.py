@@ -26,7 +26,7 @@ from .synthetic import (
     polygon_annotation,
     register_relation_variants,
     shape_polygon,
-    write_split,
+    write_relation_split,
 )
 
 CLASSES = ("partner_red", "partner_blue")
@@ -113,23 +113,15 @@ def generate_partner_split(root, split, *, local=False):
     Write ``root/<split>/*.png`` and ``root/annotations/<split>.json`` unless an up-to-date copy
     is there. Returns: str, the COCO JSON file.
     """
-    num_images, seed = SPLITS[split]
-    info = {
-        "generator_version": GENERATOR_VERSION,
-        "num_images": num_images,
-        "seed": seed,
-        "local": local,
-    }
-    return write_split(
+    return write_relation_split(
         root,
         split,
-        info=info,
-        draw=lambda rng, image_id: draw_partner_image(rng, image_id, local=local),
-        categories=[
-            {"id": i, "name": name, "supercategory": "relation"}
-            for i, name in enumerate(CLASSES, start=1)
-        ],
+        splits=SPLITS,
+        version=GENERATOR_VERSION,
+        draw=draw_partner_image,
+        classes=CLASSES,
         image_size=(IMAGE_HEIGHT, IMAGE_WIDTH),
+        local=local,
     )
 
 

@@ -115,6 +115,27 @@ def write_split(root, split, *, info, draw, categories, image_size):
     return json_file
 
 
+def write_relation_split(root, split, *, splits, version, draw, classes, image_size, local=False):
+    """
+    ``write_split`` for a relational dataset: the split's size and seed from ``splits``, the
+    categories ``classes`` (ids from 1), ``draw(rng, image_id, local=local)``.
+    Returns: str, the COCO JSON file.
+    """
+    num_images, seed = splits[split]
+    info = {"generator_version": version, "num_images": num_images, "seed": seed, "local": local}
+    return write_split(
+        root,
+        split,
+        info=info,
+        draw=lambda rng, image_id: draw(rng, image_id, local=local),
+        categories=[
+            {"id": i, "name": name, "supercategory": "relation"}
+            for i, name in enumerate(classes, start=1)
+        ],
+        image_size=image_size,
+    )
+
+
 def register_relation_variants(variants, splits, generate, *, root, default_root, classes):
     """
     Register ``{variant}_{split}`` for every variant (name -> local) and split of a generated
