@@ -5,7 +5,7 @@ from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.modeling import build_backbone, build_model
 
 from nl_detectron.layers import NonLocalBlock2d
-from tests.helpers import baseline_cfg, load_checkpoint, random_image_inputs, small_cfg
+from tests.helpers import baseline_cfg, load_checkpoint, perturb, random_image_inputs, small_cfg
 
 
 def _nl_modules(model):
@@ -51,7 +51,7 @@ def test_baseline_checkpoint_loads_and_predicts_the_same(tmp_path):
         _assert_same_predictions(baseline(inputs), nl_model(inputs))
         # The same check fails once the NL block is no longer the identity.
         for block in _nl_modules(nl_model).values():
-            torch.nn.init.normal_(block.norm.weight, std=1.0)
+            perturb(block)
         changed = nl_model(inputs)
     with pytest.raises(AssertionError):
         _assert_same_predictions(baseline(inputs), changed)
