@@ -23,10 +23,10 @@ import torch
 from detectron2.data import DatasetCatalog
 from detectron2.data.detection_utils import read_image
 
+from nl_detectron.analysis import BlockCapture
 from nl_detectron.config import load_config
 from nl_detectron.data.relation_shapes import CUE_WIDTH
 from nl_detectron.engine.predictor import build_predictor
-from nl_detectron.visualization.attention import nonlocal_blocks
 
 
 def cue_side(image_bgr):
@@ -43,22 +43,18 @@ def cue_attention(predictor, dataset):
         (mean share of attention on the cue's key cells, mean share uniform weights give them),
         over every object's centre query of ``dataset`` (detectron2 dataset dicts).
     """
-    name, block = next(iter(nonlocal_blocks(predictor.model).items()))
-    captured = {}
-    block.register_forward_pre_hook(lambda m, args: captured.update(x=args[0]))
-    predictor.model.backbone.register_forward_pre_hook(
-        lambda m, args: captured.update(size=args[0].shape[-2:])
-    )
+    capture = BlockCapture(predictor.model, prefix="backbone.")
+    name, block = next(iter(capture.blocks.items()))
     shares, uniform = [], []
     for d in dataset:
         image = read_image(d["file_name"], format="BGR")
         predictor(image)
-        x = captured["x"]
+        x = capture.calls[name][0]
         h, w = x.shape[-2:]
         kh, kw = block.key_grid(h, w)
         resized_w = predictor.aug.get_transform(image).apply_image(image).shape[1]
         pixel = resized_w / image.shape[1]  # resized pixels per image pixel
-        stride = captured["size"][1] / w  # resized pixels per query cell
+        stride = capture.input_size[1] / w  # resized pixels per query cell
         key_width = stride * (w // kw)
         columns = np.arange(kw)
         if cue_side(image) == "left":
@@ -75,7 +71,7 @@ def cue_attention(predictor, dataset):
             for x0, y0, bw, bh in (a["bbox"] for a in d["annotations"])
         ]
         if cells:
-            weights = block.attention_map(x, cells)[0]  # (objects, kh, kw)
+            weights = block.attention(x).map(cells)[0]  # (objects, kh, kw)
             shares += weights[:, :, torch.as_tensor(inside)].sum(dim=(1, 2)).tolist()
             uniform += [inside.sum() / kw] * len(cells)
     return statistics.fmean(shares), statistics.fmean(uniform)

@@ -79,12 +79,12 @@ def test_one_hot_attention_on_the_query_itself_gives_orthogonal_maps():
 
 @pytest.mark.parametrize("mode", MODES)
 def test_chunks_give_the_statistics_of_the_whole_map(mode, monkeypatch):
-    from nl_detectron.analysis import attention_stats
+    from nl_detectron.layers import nonlocal_ops
 
     block = _perturbed(NonLocalBlock2d(32, mode=mode, norm="GN")).eval()
     x = torch.randn(1, 32, 9, 11)
     whole = block_statistics(block, x)[0]
-    monkeypatch.setattr(attention_stats, "CHUNK_ELEMENTS", 7)  # one query row or so a chunk
+    monkeypatch.setattr(nonlocal_ops, "CHUNK_ELEMENTS", 7)  # one query row or so a chunk
     chunked = block_statistics(block, x)[0]
     for key, value in whole.items():
         if value is None:

@@ -18,7 +18,7 @@ from detectron2.modeling import build_model
 from nl_deploy import ExportedModel
 from nl_detectron.config import load_config
 from nl_detectron.engine.predictor import build_predictor
-from nl_detectron.layers import NONLOCAL_FAMILY, NonLocalBlock2d
+from nl_detectron.layers import AttentionBlock, NonLocalBlock2d
 from tests.helpers import (
     DEMO_CONFIG,
     KEYPOINT_DEMO,
@@ -276,7 +276,7 @@ def test_every_block_of_the_family_exports(block, fmt, tmp_path):
     opts = [*OPTS, "MODEL.NONLOCAL.BLOCK", block]
     model = build_model(load_config(FAST_DEMO, ["MODEL.DEVICE", "cpu", *opts]))
     for name, module in model.named_modules():
-        if ".nonlocal" in name and isinstance(module, NONLOCAL_FAMILY):
+        if ".nonlocal" in name and isinstance(module, AttentionBlock):
             for p in module.parameters():
                 torch.nn.init.normal_(p, std=0.1)
     weights = str(tmp_path / "seeded.pth")

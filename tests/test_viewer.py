@@ -18,10 +18,10 @@ from detectron2.data import DatasetCatalog
 from detectron2.data.detection_utils import read_image
 from detectron2.structures import Boxes, BoxMode, Instances
 
+from nl_detectron.analysis import BlockCapture
 from nl_detectron.config import load_config
 from nl_detectron.visualization.predictions import PredictionVisualizer
 from nl_detectron.visualization.viewer import (
-    BlockCapture,
     dequantize,
     quantize_rows,
     strided_queries,
@@ -122,7 +122,7 @@ def test_viewer_stores_every_block_and_every_detection(keypoint_viewer):
     assert sum(entry["kind"] == "roi" for entry in data["blocks"]) == 4
     assert len(instances) > 0
     for entry in data["blocks"]:
-        rois = len(capture.calls["__rois__"])  # the head's RoIs: the detections before
+        rois = len(capture.rois)  # the head's RoIs: the detections before
         assert len(entry["maps"]) == (1 if entry["kind"] == "image" else rois)  # post-processing
         h, w = entry["grid"]
         for map_index, stored in enumerate(entry["maps"]):
@@ -320,7 +320,7 @@ def test_dnl_viewer_shows_the_pairwise_and_the_unary_term_side_by_side(family_vi
         index = [tuple(q) for q in queries.tolist()].index(tuple(pairwise["cell"]))
         want = block.attention_map(x, queries)[0, index].flatten().double().numpy()
         np.testing.assert_allclose(pairwise["values"], want, atol=want.max() / 510 + 1e-6)
-        want = block.unary_map(x)[0, 0].flatten().double().numpy()
+        want = block.query_independent_terms(x)[0][2][0].double().numpy()
         np.testing.assert_allclose(unary["values"], want, atol=want.max() / 510 + 1e-6)
         titles = driver.find_elements(By.CSS_SELECTOR, "div.block h2")
         assert any("unary term" in t.text for t in titles)

@@ -24,6 +24,7 @@ import cv2
 from detectron2.data.detection_utils import read_image
 from detectron2.utils.logger import setup_logger
 
+from nl_detectron.analysis import BlockCapture
 from nl_detectron.config import is_lazy, load_any_config
 from nl_detectron.engine import config_arguments, register_datasets
 from nl_detectron.engine.predictor import build_predictor
@@ -34,7 +35,7 @@ from nl_detectron.visualization.attention import (
     draw_attention,
 )
 from nl_detectron.visualization.predictions import PredictionVisualizer
-from nl_detectron.visualization.viewer import BlockCapture, viewer_data, write_viewer
+from nl_detectron.visualization.viewer import viewer_data, write_viewer
 
 
 def main(argv=None):

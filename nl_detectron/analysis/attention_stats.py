@@ -20,8 +20,7 @@ import math
 
 import torch
 
-from ..layers import NONLOCAL_FAMILY
-from ..layers.nonlocal_ops import CHUNK_ELEMENTS
+from .capture import BlockCapture
 
 STATISTICS = (
     "attention_distance",
@@ -95,7 +94,7 @@ def block_statistics(block, x, output=None):
     The statistics of one block on each map of a batch.
 
     Args:
-        block: a block of ``NONLOCAL_FAMILY``.
+        block: an ``AttentionBlock`` (a block of the family).
         x: (N, C, H, W) its input.
         output: (N, C, H, W) its output (``block(x)`` when None).
     Returns:
@@ -108,17 +107,15 @@ def block_statistics(block, x, output=None):
     added = (output - x).flatten(2).transpose(1, 2)  # (N, L, C)
     features = x.flatten(2).transpose(1, 2)
     n, _, h, w = x.shape
-    num_keys = math.prod(block.key_grid(h, w))
     near = _Neighbourhood(h, w, block.key_grid(h, w), x.device)
-    chunk = max(1, CHUNK_ELEMENTS // max(1, num_keys))
     results = []
     for i in range(n):
-        weights_of = block.query_weights(x[i : i + 1])
+        attention = block.attention(x[i : i + 1])
+        num_keys = attention.num_keys
         rows = _UnitSum()
         entropy = near_weight = total_weight = near_share = 0.0
-        for start in range(0, h * w, chunk):
-            index = torch.arange(start, min(start + chunk, h * w), device=x.device)
-            weights = weights_of(index)[0].double()  # (chunk, S)
+        for start, weights in attention.chunks():
+            weights = weights[0].double()  # (chunk, S)
             rows.add(weights)
             if block.softmax_weights:
                 entropy += -(weights * weights.clamp_min(1e-300).log()).sum().item()
@@ -152,28 +149,16 @@ class AttentionStatistics:
     """
 
     def __init__(self, model):
-        self.blocks = {
-            name: module
-            for name, module in model.named_modules()
-            if isinstance(module, NONLOCAL_FAMILY)
-        }
-        if not self.blocks:
-            raise ValueError("this model has no NL block")
+        self._capture = BlockCapture(model, on_call=self._add)
+        self.blocks = self._capture.blocks
         self.per_map = {name: [] for name in self.blocks}
-        self._handles = [
-            block.register_forward_hook(self._hook(name)) for name, block in self.blocks.items()
-        ]
 
-    def _hook(self, name):
-        def hook(block, args, output):
-            if args[0].shape[0]:
-                self.per_map[name].extend(block_statistics(block, args[0], output))
-
-        return hook
+    def _add(self, name, block, x, output):
+        if x.shape[0]:
+            self.per_map[name].extend(block_statistics(block, x, output))
 
     def remove(self):
-        for handle in self._handles:
-            handle.remove()
+        self._capture.remove()
 
     def summary(self):
         """{block name: {statistic: mean over the maps (None where undefined), "maps": count}}."""

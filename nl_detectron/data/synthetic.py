@@ -6,6 +6,8 @@ COCO annotations, and a split written deterministically from a seed, once.
 import json
 import logging
 import os
+import tempfile
+from functools import partial
 
 import cv2
 import numpy as np
@@ -72,8 +74,10 @@ def disjoint(a, b, margin=4):
 def write_split(root, split, *, info, draw, categories, image_size):
     """
     Write ``root/<split>/*.png`` and ``root/annotations/<split>.json`` unless an up-to-date copy
-    is there (one whose ``info`` equals ``info``). The JSON is written last, atomically, so its
-    presence means the split is complete.
+    is there (one whose ``info`` equals ``info``). The JSON is written last, so its presence
+    means the split is complete. Every file is written to a temporary name of its own, then
+    renamed: two trainings started at once that both generate the split never see a partial
+    file of the other's.
 
     Args:
         info (dict): the generator's version, ``num_images`` and ``seed``; stored in the JSON.
@@ -102,17 +106,33 @@ def write_split(root, split, *, info, draw, categories, image_size):
     for image_id in range(1, num_images + 1):
         file_name = f"{image_id:04d}.png"
         image, anns = draw(rng, image_id)
-        cv2.imwrite(os.path.join(image_dir, file_name), image)
+        _write_atomically(os.path.join(image_dir, file_name), partial(cv2.imwrite, img=image))
         images.append({"id": image_id, "file_name": file_name, "height": height, "width": width})
         annotations.extend(anns)
     for ann_id, ann in enumerate(annotations, start=1):
         ann["id"] = ann_id
     coco = {"info": info, "images": images, "annotations": annotations, "categories": categories}
-    tmp_file = json_file + ".tmp"
-    with open(tmp_file, "w") as f:
-        json.dump(coco, f)
-    os.replace(tmp_file, json_file)
+    _write_atomically(json_file, lambda p: _dump_json(coco, p))
     return json_file
+
+
+def _write_atomically(path, write):
+    """``write(tmp)`` to a new temporary file beside ``path`` (same extension), then rename it
+    to ``path``."""
+    directory, name = os.path.split(path)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=os.path.splitext(name)[1])
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _dump_json(data, path):
+    with open(path, "w") as f:
+        json.dump(data, f)
 
 
 def write_relation_split(root, split, *, splits, version, draw, classes, image_size, local=False):

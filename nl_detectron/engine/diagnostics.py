@@ -24,17 +24,19 @@ from detectron2.engine import HookBase
 from detectron2.utils.events import get_event_storage
 
 from ..analysis.attention_stats import mean_pairwise_cosine_distance
+from ..analysis.capture import family_blocks
 
 GRADIENT_PARAMETERS = ("theta", "phi", "g", "out")
 
 
 def pairwise_blocks(model):
-    """{name: module} of the blocks with a pairwise term (they have ``theta`` and ``out``)."""
+    """{name: block} of the blocks whose attention depends on the query and is embedded by theta
+    and phi (NL's modes but "gaussian", DNL)."""
     model = getattr(model, "module", model)  # DDP
     return {
         name: m
-        for name, m in model.named_modules()
-        if hasattr(m, "query_weights") and hasattr(m, "theta") and hasattr(m, "out")
+        for name, m in family_blocks(model).items()
+        if not m.query_independent and hasattr(m, "theta")
     }
 
 
@@ -55,7 +57,7 @@ def block_statistics(block, x, norm_input):
     theta, phi, _ = block.embed(x)
     logits = theta @ phi.transpose(1, 2) * block.pairwise_scale()  # (N, L, S)
     stats["logit_std"] = logits.flatten(1).std(1, unbiased=False).mean().item()
-    weights = block.query_weights(x)(torch.arange(theta.shape[1], device=x.device))
+    weights = block.weights(theta, phi)
     num_keys = weights.shape[-1]
     if num_keys > 1:
         entropy = -(weights * weights.clamp_min(1e-12).log()).sum(-1) / math.log(num_keys)

@@ -1,6 +1,7 @@
 import torch
 from torch import nn
 
+from .attention import AttentionBlock
 from .settings import check_setting
 
 # The transform of the pooled context: "bottleneck" (GC: 1x1 conv to C/r, LayerNorm, ReLU, 1x1
@@ -8,7 +9,7 @@ from .settings import check_setting
 TRANSFORMS = ("bottleneck", "linear")
 
 
-class GlobalContextBlock2d(nn.Module):
+class GlobalContextBlock2d(AttentionBlock):
     """
     The query-independent blocks of Cao et al., "GCNet: Non-local Networks Meet Squeeze-Excitation
     Networks and Beyond" (2019): one attention map for every query,
@@ -41,6 +42,8 @@ class GlobalContextBlock2d(nn.Module):
         self.transform_kind = transform
         self.ratio = ratio
         self.fusion = fusion
+        name = "simplified NL" if transform == "linear" else "global context"
+        self.label = f"{name}: one map for every query"
         self.conv_mask = nn.Conv2d(in_channels, 1, kernel_size=1)  # w_k
         if transform == "linear":
             self.transform = nn.Conv2d(in_channels, in_channels, kernel_size=1)  # W_v
@@ -54,9 +57,7 @@ class GlobalContextBlock2d(nn.Module):
             )
         self._init_weights()
 
-    # Attention weights are a softmax over the key positions, one map for every query.
-    softmax_weights = True
-    signed = False
+    # Its attention weights are a softmax over the key positions, one map for every query.
     query_independent = True
 
     def _init_weights(self):
@@ -101,21 +102,6 @@ class GlobalContextBlock2d(nn.Module):
         """
         a = self.context_weights(x)
         return lambda index: a.unsqueeze(1).expand(-1, len(index), -1)
-
-    @torch.no_grad()
-    def attention_map(self, x, queries):
-        """
-        Args:
-            x: (N, C, H, W) the block's input.
-            queries: (K, 2) integer (row, column) positions in x's grid.
-        Returns:
-            (N, K, H, W): the weights a_j, the same for every query.
-        """
-        queries = torch.as_tensor(queries, dtype=torch.long, device=x.device).reshape(-1, 2)
-        n, _, h, w = x.shape
-        if ((queries < 0) | (queries >= torch.tensor([h, w], device=x.device))).any():
-            raise ValueError(f"query positions {queries.tolist()} outside the {h}x{w} grid")
-        return self.query_weights(x)(queries[:, 0]).reshape(n, len(queries), h, w)
 
     def extra_repr(self):
         ratio = f", ratio={self.ratio}" if self.transform_kind == "bottleneck" else ""

@@ -33,6 +33,7 @@ class DisentangledNonLocalBlock2d(NonLocalBlock2d):
         check_setting("dnl_temperature", temperature, "temperature")
         super().__init__(in_channels, **kwargs)
         self.temperature = float(temperature)
+        self.label = "disentangled: whitened pairwise term"
         self.conv_mask = nn.Conv2d(in_channels, 1, kernel_size=1)  # w_m
         nn.init.normal_(self.conv_mask.weight, std=self.init_std)
         nn.init.zeros_(self.conv_mask.bias)
@@ -67,9 +68,11 @@ class DisentangledNonLocalBlock2d(NonLocalBlock2d):
         return self.pairwise(theta, phi, g) + torch.bmm(self.unary_weights(x).unsqueeze(1), g)
 
     @torch.no_grad()
-    def unary_map(self, x):
-        """(N, 1, H', W'): the unary term's weights over the key grid, the same for every query."""
-        return self.unary_weights(x).reshape(x.shape[0], 1, *self.key_grid(*x.shape[-2:]))
+    def query_independent_terms(self, x):
+        """The unary term's weights (N, S), one map for every query."""
+        return [
+            ("unary", "disentangled: unary term, one map for every query", self.unary_weights(x))
+        ]
 
     def extra_repr(self):
         return super().extra_repr() + f", temperature={self.temperature:g}"

@@ -4,6 +4,7 @@ from torch import nn
 
 from detectron2.layers import FrozenBatchNorm2d, get_norm
 
+from .attention import AttentionBlock
 from .nonlocal_ops import SOFTMAX_MODES, nonlocal_bounded, nonlocal_naive, pairwise_weights
 from .settings import check_logit_scale, check_norm_init_scale, check_setting
 
@@ -30,7 +31,7 @@ def subsampled_size(h, w):
     return tuple(side // 2 if side >= 2 else side for side in (h, w))
 
 
-class NonLocalBlock2d(nn.Module):
+class NonLocalBlock2d(AttentionBlock):
     """
     The non-local block of Wang et al., "Non-local Neural Networks" (CVPR 2018), Fig. 2:
 
@@ -110,6 +111,9 @@ class NonLocalBlock2d(nn.Module):
         self.inter_channels = inter_channels
         self.mode = mode
         self.impl = impl
+        self.softmax_weights = mode in SOFTMAX_MODES
+        self.signed = mode == "dot_product"
+        self.label = mode
         self.sub_sample_at = sub_sample_at
         embed_channels = in_channels if mode == "gaussian" else inter_channels
         if mode in SOFTMAX_MODES:
@@ -229,57 +233,23 @@ class NonLocalBlock2d(nn.Module):
             scale=self.pairwise_scale(),
         )
 
-    @torch.no_grad()
-    def attention_map(self, x, queries):
-        """
-        The normalised weights f(x_i, x_j) / C(x) of chosen query positions i over all
-        positions j, computed for those queries only (no (N, N) matrix).
-
-        Args:
-            x: (N, C, H, W) the block's input.
-            queries: (K, 2) integer (row, column) positions in x's grid.
-        Returns:
-            (N, K, H', W'): H' x W' is the grid of j, ``subsampled_size(H, W)`` with
-            subsampling.
-        """
-        queries = torch.as_tensor(queries, dtype=torch.long, device=x.device).reshape(-1, 2)
-        n, _, h, w = x.shape
-        if ((queries < 0) | (queries >= torch.tensor([h, w], device=x.device))).any():
-            raise ValueError(f"query positions {queries.tolist()} outside the {h}x{w} grid")
-        weights = self.query_weights(x)(queries[:, 0] * w + queries[:, 1])
-        return weights.reshape(n, len(queries), *self.key_grid(h, w))
-
     def query_weights(self, x):
         """
-        The embeddings of ``x`` computed once, and a function of query indices (K,) (flat
-        positions of x's grid) to their normalised weights f(x_i, x_j) / C(x): (N, K, S) over
-        the S key positions. Statistics and viewers call it a bounded chunk of queries at a time.
+        The embeddings of ``x`` computed once, and a function of flat query indices (K,) to
+        their normalised weights f(x_i, x_j) / C(x): (N, K, S) over the S key positions.
         """
         theta, phi, _ = self.embed(x)
-        return lambda index: pairwise_weights(
-            theta[:, index],
-            phi,
-            self.mode,
-            concat_weight=self._concat_weight(),
-            scale=self.pairwise_scale(),
+        return lambda index: self.weights(theta[:, index], phi)
+
+    def weights(self, theta, phi):
+        """f(x_i, x_j) / C(x) of ``embed``'s theta (N, K, D) and phi (N, S, D): (N, K, S)."""
+        return pairwise_weights(
+            theta, phi, self.mode, concat_weight=self._concat_weight(), scale=self.pairwise_scale()
         )
 
     def pairwise_scale(self):
         """The factor of the softmax modes' logits (1 for the 1/N modes)."""
         return self.scale
-
-    @property
-    def softmax_weights(self):
-        """Whether each query's weights are a softmax (they sum to 1; entropy is defined)."""
-        return self.mode in SOFTMAX_MODES
-
-    @property
-    def signed(self):
-        """Whether weights can be negative (dot product)."""
-        return self.mode == "dot_product"
-
-    # A query's weights depend on the query.
-    query_independent = False
 
     def key_grid(self, h, w):
         """(H', W') of the key positions j for an (H, W) input: ``subsampled_size`` with

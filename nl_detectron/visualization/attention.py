@@ -1,7 +1,7 @@
 """
 Where an NL block looks: for query pixels of an image, the block's normalised pairwise weights
 f(x_i, .) / C(x) over the image, as heat maps in the spirit of the paper's Figure 3. Computed
-with ``NonLocalBlock2d.attention_map`` (the query rows only, never the full matrix).
+with ``AttentionBlock.attention_map`` (the query rows only, never the full matrix).
 """
 
 import logging
@@ -13,22 +13,13 @@ import torch
 import torch.nn.functional as F
 from fvcore.transforms.transform import NoOpTransform
 
-from ..layers import NONLOCAL_FAMILY
+from ..analysis.capture import BlockCapture
 
 logger = logging.getLogger(__name__)
 
 
 class NoDetectionError(ValueError):
     """Queries were to come from the detections, and there is none."""
-
-
-def nonlocal_blocks(model):
-    """{name: block} of the backbone's NL blocks (those that see the whole image)."""
-    return {
-        n: m
-        for n, m in model.named_modules()
-        if isinstance(m, NONLOCAL_FAMILY) and n.startswith("backbone.")
-    }
 
 
 class AttentionMapper:
@@ -38,18 +29,15 @@ class AttentionMapper:
     """
 
     def __init__(self, predictor, block_name=None):
-        blocks = nonlocal_blocks(predictor.model)
-        if not blocks:
-            raise ValueError("this model has no NL block in its backbone")
-        block_name = block_name or next(iter(blocks))
-        if block_name not in blocks:
-            raise ValueError(f"no NL block {block_name!r} in the backbone; blocks: {list(blocks)}")
-        self.predictor, self.block_name, self.block = predictor, block_name, blocks[block_name]
-        self._captured = {}
-        self.block.register_forward_pre_hook(lambda m, args: self._captured.update(x=args[0]))
-        predictor.model.backbone.register_forward_pre_hook(
-            lambda m, args: self._captured.update(image=args[0].shape[-2:])
-        )
+        """
+        Args:
+            block_name (str or None): the backbone block to map; None for its first.
+        """
+        names = None if block_name is None else [block_name]
+        self.capture = BlockCapture(predictor.model, prefix="backbone.", names=names)
+        self.predictor = predictor
+        self.block_name = block_name or next(iter(self.capture.blocks))
+        self.block = self.capture.blocks[self.block_name]
 
     def __call__(self, image_bgr, queries=None, top_k=3):
         """
@@ -81,8 +69,8 @@ class AttentionMapper:
         height, width = image_bgr.shape[:2]
         if ((queries < 0) | (queries >= [width, height])).any():
             raise ValueError(f"query points {queries.tolist()} outside the {width}x{height} image")
-        x = self._captured["x"]
-        padded_h, padded_w = self._captured["image"]
+        x = self.capture.calls[self.block_name][0]
+        padded_h, padded_w = self.capture.input_size
         resized_h, resized_w = self._resized_size(height, width)
         # image pixel -> resized input pixel -> cell of the block's input grid
         stride_y, stride_x = padded_h / x.shape[-2], padded_w / x.shape[-1]

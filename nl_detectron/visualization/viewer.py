@@ -5,7 +5,8 @@ NL block of the model: the backbone's over the image, the keypoint head's over t
 falls in, each with its cell grid, the query's cell, a colour scale and the block's statistics
 (``attention_stats.block_statistics``) on this image.
 
-The attention rows are computed in bounded query chunks with ``NonLocalBlock2d.attention_map``
+The attention rows are computed with the blocks' analysis interface
+(``AttentionBlock.attention``: each block's input embedded once, the queries in bounded chunks)
 and stored quantised: uint8 per weight, with each row's maximum as its scale, so a shown weight
 is within ``scale / 510`` of the model's. ``query_stride`` keeps one query cell in ``stride`` per
 side, which caps the file's size on large images.
@@ -23,10 +24,7 @@ import numpy as np
 import torch
 
 from ..analysis.attention_stats import block_statistics
-from ..layers import NONLOCAL_FAMILY, DisentangledNonLocalBlock2d, GlobalContextBlock2d
 
-# Queries per attention_map call: bounds the (chunk, S) weights held at once.
-CHUNK_ELEMENTS = 1 << 22
 TEMPLATE = os.path.join(os.path.dirname(__file__), "viewer.html")
 
 
@@ -55,25 +53,6 @@ def strided_queries(h, w, stride):
     return np.stack([rows.reshape(-1), cols.reshape(-1)], axis=1)
 
 
-@torch.no_grad()
-def attention_rows(block, x, queries):
-    """
-    Args:
-        block: a block of ``NONLOCAL_FAMILY``.
-        x: (1, C, H, W) its input.
-        queries: (K, 2) (row, column) cells.
-    Returns:
-        (K, S) float tensor: the normalised weights of each query over the S key cells.
-    """
-    num_keys = math.prod(block.key_grid(*x.shape[-2:]))
-    chunk = max(1, CHUNK_ELEMENTS // max(1, num_keys))
-    rows = [
-        block.attention_map(x, queries[start : start + chunk])[0].flatten(1)
-        for start in range(0, len(queries), chunk)
-    ]
-    return torch.cat(rows) if rows else torch.zeros(0, num_keys)
-
-
 def _encode(array):
     return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
 
@@ -84,16 +63,6 @@ def _jpeg_data_url(image_rgb, quality=90):
     )
     assert ok
     return "data:image/jpeg;base64," + base64.b64encode(jpeg.tobytes()).decode("ascii")
-
-
-def block_label(block):
-    """What a block's panel shows, in a few words."""
-    if isinstance(block, GlobalContextBlock2d):
-        name = "simplified NL" if block.transform_kind == "linear" else "global context"
-        return f"{name}: one map for every query"
-    if isinstance(block, DisentangledNonLocalBlock2d):
-        return "disentangled: whitened pairwise term"
-    return block.mode
 
 
 def _stored_map(rows, box, statistics):
@@ -116,45 +85,6 @@ def _statistics(block, x, output):
     return out
 
 
-class BlockCapture:
-    """Forward hooks on every NL block of a model, keeping each call's input and output."""
-
-    def __init__(self, model):
-        self.blocks = {n: m for n, m in model.named_modules() if isinstance(m, NONLOCAL_FAMILY)}
-        if not self.blocks:
-            raise ValueError("this model has no NL block")
-        self.calls = {}
-        self._handles = [
-            block.register_forward_hook(self._hook(name)) for name, block in self.blocks.items()
-        ]
-        self._handles.append(
-            model.backbone.register_forward_pre_hook(
-                lambda m, args: self.calls.update(__input__=tuple(args[0].shape[-2:]))
-            )
-        )
-        # The boxes the keypoint head's RoIs were pooled from (resized-input pixels), in the
-        # order of its blocks' batch: before post-processing drops any box.
-        head = getattr(getattr(model, "roi_heads", None), "keypoint_head", None)
-        if head is not None:
-            self._handles.append(
-                head.register_forward_pre_hook(
-                    lambda m, args: self.calls.update(
-                        __rois__=torch.cat([i.pred_boxes.tensor for i in args[1]]).detach()
-                    )
-                )
-            )
-
-    def _hook(self, name):
-        def hook(block, args, output):
-            self.calls[name] = (args[0].detach(), output.detach())
-
-        return hook
-
-    def remove(self):
-        for handle in self._handles:
-            handle.remove()
-
-
 def viewer_data(predictor, image_bgr, drawn_rgb, capture, *, query_stride=1):
     """
     The viewer's data for one image just predicted with ``capture`` hooked.
@@ -162,7 +92,8 @@ def viewer_data(predictor, image_bgr, drawn_rgb, capture, *, query_stride=1):
     Args:
         predictor: the predictor that ran on the image (its ``aug`` resized it).
         drawn_rgb: (H, W, 3) uint8, the image with the predictions drawn.
-        capture (BlockCapture): holds the blocks' inputs and outputs of that prediction.
+        capture (analysis.BlockCapture): holds the blocks' inputs and outputs of that
+            prediction, the input's size and the keypoint head's boxes.
         query_stride (int): keep one query cell in ``query_stride`` per side.
     Returns:
         dict, JSON-ready: ``image`` (a JPEG data URL), ``width``, ``height``, ``colormap``
@@ -172,7 +103,7 @@ def viewer_data(predictor, image_bgr, drawn_rgb, capture, *, query_stride=1):
     if query_stride < 1:
         raise ValueError(f"query_stride must be 1 or more, got {query_stride}")
     height, width = image_bgr.shape[:2]
-    padded_h, padded_w = capture.calls["__input__"]
+    padded_h, padded_w = capture.input_size
     transform = predictor.aug.get_transform(image_bgr)
     resized_h, resized_w = getattr(transform, "new_h", height), getattr(transform, "new_w", width)
     # image pixels per resized-input pixel
@@ -191,7 +122,7 @@ def viewer_data(predictor, image_bgr, drawn_rgb, capture, *, query_stride=1):
             "grid": [h, w],
             "key_grid": [kh, kw],
             "stride": 1 if shared else query_stride,
-            "label": block_label(block),
+            "label": block.label,
             "query_independent": shared,
         }
         if name.startswith("backbone."):
@@ -203,26 +134,26 @@ def viewer_data(predictor, image_bgr, drawn_rgb, capture, *, query_stride=1):
             )
             maps = [(x, output, None)]
         else:
-            rois = capture.calls.get("__rois__")
+            rois = capture.rois
             if rois is None or len(rois) != x.shape[0]:
                 continue  # not the keypoint head's RoIs
             entry.update(kind="roi")
             boxes = (rois.cpu() * torch.tensor([sx, sy, sx, sy])).tolist()
             maps = [(x[i : i + 1], output[i : i + 1], boxes[i]) for i in range(x.shape[0])]
-        entry["maps"], unary = [], []
+        entry["maps"], terms = [], {}
         for x_i, out_i, box in maps:
             statistics = _statistics(block, x_i, out_i)
-            rows = attention_rows(block, x_i, torch.as_tensor(queries))
+            rows = block.attention(x_i).rows(queries)[0]
             entry["maps"].append(_stored_map(rows, box, statistics))
-            if isinstance(block, DisentangledNonLocalBlock2d):
-                unary.append(_stored_map(block.unary_map(x_i)[0].flatten(1), box, statistics))
+            for term, label, weights in block.query_independent_terms(x_i):
+                terms.setdefault((term, label), []).append(_stored_map(weights, box, statistics))
         blocks.append(entry)
-        if unary:  # DNL's unary term, beside its pairwise term
-            label = "disentangled: unary term, one map for every query (statistics: the block's)"
+        for (term, label), term_maps in terms.items():  # beside the block's query maps
+            label = f"{label} (statistics: the block's)"
             blocks.append(
-                {**entry, "name": f"{name}:unary", "label": label, "query_independent": True}
+                {**entry, "name": f"{name}:{term}", "label": label, "query_independent": True}
             )
-            blocks[-1]["maps"] = unary
+            blocks[-1]["maps"] = term_maps
     colormap = (matplotlib.colormaps["viridis"](np.linspace(0, 1, 256))[:, :3] * 255).round()
     return {
         "image": _jpeg_data_url(drawn_rgb),

@@ -155,8 +155,10 @@ def test_dnl_attention_map_is_the_whitened_pairwise_softmax():
     logits = theta @ phi.transpose(1, 2) * block.inter_channels**-0.5 / 0.5
     want = logits.softmax(-1)[0, 2 * 6 + 3].reshape(5, 6)
     torch.testing.assert_close(block.attention_map(x, [[2, 3]])[0, 0], want)
-    unary = block.conv_mask(x).flatten(1).softmax(1).reshape(1, 1, 5, 6)
-    torch.testing.assert_close(block.unary_map(x), unary)
+    unary = block.conv_mask(x).flatten(1).softmax(1)
+    ((name, label, weights),) = block.query_independent_terms(x)
+    assert name == "unary" and "one map for every query" in label
+    torch.testing.assert_close(weights, unary)
 
 
 @pytest.mark.parametrize(

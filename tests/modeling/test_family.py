@@ -10,7 +10,7 @@ from detectron2.modeling.backbone import BasicStem, ResNet
 
 from nl_detectron.layers import (
     BLOCKS,
-    NONLOCAL_FAMILY,
+    AttentionBlock,
     DisentangledNonLocalBlock2d,
     GlobalContextBlock2d,
 )
@@ -25,7 +25,7 @@ from tests.helpers import (
 
 
 def _family_blocks(model):
-    return {n: m for n, m in model.named_modules() if isinstance(m, NONLOCAL_FAMILY)}
+    return {n: m for n, m in model.named_modules() if isinstance(m, AttentionBlock)}
 
 
 @pytest.mark.parametrize("block", BLOCKS)
