@@ -6,7 +6,8 @@ that needs the block: every pixel must output the value stored at one marked pix
     python benchmarks/concatenation_init.py            # 20 seeds each, about 10 minutes
     python benchmarks/concatenation_init.py --seeds 5
 
-The task, net and training of tests/layers/test_nonlocal_learning.py: a 3x3 conv and a ReLU,
+The marked-pixel task of benchmarks/learning_tasks.py (tests/layers/test_nonlocal_learning.py
+trains on it too): a 3x3 conv and a ReLU,
 the block (GN after W_z), then a 1x1 head; Adam, lr 3e-3, batch 16, 300 steps. After each step,
 the fraction of pairs (i, j) of the batch with w_f . [theta_i, phi_j] > 0, and the same for the
 first batch before any step. "Every pair off"
@@ -15,18 +16,10 @@ g or w_f. The error is the mean squared error on 128 held-out images.
 """
 
 import argparse
-import os
 import statistics
-import sys
 
 import torch
-from torch import nn
-
-from nl_detectron.layers import NonLocalBlock2d
-
-# The task, the net and its training are the test's (tests/layers/test_nonlocal_learning.py).
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from tests.layers.test_nonlocal_learning import (  # noqa: E402
+from learning_tasks import (
     CHANNELS,
     build_net,
     lowest_pairs_on_and_error,
@@ -34,6 +27,9 @@ from tests.layers.test_nonlocal_learning import (  # noqa: E402
     pairs_on,
     train_and_evaluate,
 )
+from torch import nn
+
+from nl_detectron.layers import NonLocalBlock2d
 
 
 def _theta_phi_std(std):

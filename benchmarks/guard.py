@@ -178,10 +178,20 @@ def accuracy(model, x, labels):
 
 
 def train_guard(
-    block, task="cue", *, seed=0, steps=1500, batch=32, lr=1e-3, control=False, eval_every=100
+    block,
+    task="cue",
+    *,
+    seed=0,
+    steps=1500,
+    batch=32,
+    lr=1e-3,
+    control=False,
+    eval_every=100,
+    stop_when_learned=False,
 ):
     """
-    Train ``GuardNet(block=block)`` on ``task`` from scratch.
+    Train ``GuardNet(block=block)`` on ``task`` from scratch, for ``steps`` steps or, with
+    ``stop_when_learned``, until an evaluation reaches LEARNED.
 
     Returns:
         dict: "accuracy" (final, on 300 fixed validation grids), "learned_at" (the first
@@ -204,6 +214,8 @@ def train_guard(
             curve.append((step, accuracy(model, val_x, val_labels)))
             if learned_at is None and curve[-1][1] >= LEARNED:
                 learned_at = step
+                if stop_when_learned:
+                    break
     ones = (val_labels == 1).sum().item() / (val_labels >= 0).sum().item()
     return {
         "accuracy": curve[-1][1],

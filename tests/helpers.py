@@ -1,6 +1,7 @@
 """Tiny, fast configurations built from the real config files."""
 
 import filecmp
+import importlib.util
 import json
 import os
 import subprocess
@@ -161,4 +162,14 @@ def perturb(module, std=0.5):
     with torch.no_grad():
         for p in module.parameters():
             p.add_(torch.randn_like(p) * std)
+    return module
+
+
+def load_script(path):
+    """The module of the script ``path`` (relative to the repository: ``benchmarks/guard.py``,
+    ``tools/setup_env.py``), loaded from its file; scripts are not a package."""
+    name = os.path.splitext(os.path.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO_ROOT, path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
     return module

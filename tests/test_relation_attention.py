@@ -1,7 +1,6 @@
 """benchmarks/relation_attention.py: the share of an NL block's attention on the relational task's
 cue, on an untrained model (random weights, 3 validation images)."""
 
-import importlib.util
 import os
 
 import cv2
@@ -12,17 +11,13 @@ from detectron2.data import DatasetCatalog
 
 from nl_detectron.config import load_config
 from nl_detectron.engine.predictor import build_predictor
-from tests.helpers import REPO_ROOT
+from tests.helpers import REPO_ROOT, load_script
 
 CONFIG = os.path.join(REPO_ROOT, "configs", "demo", "faster_rcnn_R18_NL_relation.yaml")
 
 
 def _script():
-    path = os.path.join(REPO_ROOT, "benchmarks", "relation_attention.py")
-    spec = importlib.util.spec_from_file_location("relation_attention", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/relation_attention.py")
 
 
 def test_cue_side_is_the_saturated_end():

@@ -1,19 +1,14 @@
 """The detectron2 build recipe of tools/setup_env.py, and the detectron2 it installs."""
 
 import importlib.metadata
-import importlib.util
 import os
 import types
 
 import pytest
 
-from tests.helpers import REPO_ROOT
+from tests.helpers import REPO_ROOT, load_script
 
-spec = importlib.util.spec_from_file_location(
-    "setup_env", os.path.join(REPO_ROOT, "tools", "setup_env.py")
-)
-setup_env = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(setup_env)
+setup_env = load_script("tools/setup_env.py")
 
 
 def test_numpy_aliases_are_replaced_and_nothing_else():
