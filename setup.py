@@ -6,9 +6,14 @@ torch, torchvision and detectron2 are not in ``install_requires`` (as in detectr
 projects): ``python tools/setup_env.py`` installs or keeps them, see docs/install.md.
 """
 
+import glob
 import importlib.util
+import os
+import shutil
 
 from setuptools import find_packages, setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 # opencv-python, opencv-python-headless (and the contrib builds) each install a module cv2, and two
 # of them installed together break each other: keep whichever is there. Where none is, the
@@ -16,13 +21,42 @@ from setuptools import find_packages, setup
 # itself, as tools/setup_env.py runs it: pip install --no-build-isolation.)
 OPENCV = [] if importlib.util.find_spec("cv2") else ["opencv-python-headless>=4.5"]
 
+
+def model_zoo_configs():
+    """
+    Put the repository's ``configs/`` into the package as ``nl_detectron/model_zoo/configs`` (a
+    link to it, or a copy where links cannot be made), as detectron2's setup.py does with its
+    model zoo, so that the wheel ships them; return their paths as package data.
+    """
+    source = os.path.join(HERE, "configs")
+    destination = os.path.join(HERE, "nl_detectron", "model_zoo", "configs")
+    if os.path.isdir(source):
+        if os.path.islink(destination):
+            os.unlink(destination)
+        elif os.path.isdir(destination):
+            shutil.rmtree(destination)
+        try:
+            os.symlink(os.path.relpath(source, os.path.dirname(destination)), destination)
+        except OSError:
+            shutil.copytree(source, destination)
+    files = [
+        os.path.relpath(path, os.path.dirname(destination))
+        for pattern in ("**/*.yaml", "**/*.py", "**/*.json")
+        for path in glob.glob(os.path.join(destination, pattern), recursive=True)
+    ]
+    return sorted(files)
+
+
 setup(
     name="nl_detectron",
     version="0.1.0",
     license="Apache-2.0",
     description="Non-local Neural Networks (Wang et al., CVPR 2018) for detectron2",
     packages=find_packages(exclude=("tests", "tests.*", "benchmarks", "tools")),
-    package_data={"nl_detectron": ["visualization/viewer.html"]},
+    package_data={
+        "nl_detectron": ["visualization/viewer.html"],
+        "nl_detectron.model_zoo": model_zoo_configs(),
+    },
     python_requires=">=3.10",  # tools/setup_env.py MIN_PYTHON: torch 2.11 wheels
     install_requires=[
         "fvcore>=0.1.5,<0.1.6",

@@ -12,7 +12,7 @@ from nl_detectron.analysis.attention_stats import (
     statistics_markdown,
 )
 from nl_detectron.layers import MODES, NonLocalBlock2d
-from tests.helpers import perturb
+from tests.helpers import DEMO_BLOCK, perturb
 
 
 def _naive_distance(vectors):
@@ -140,7 +140,7 @@ def test_the_tool_writes_json_table_and_a_plot_per_block(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((tmp_path / "out" / "attention_stats.json").read_text())
-    block = "backbone.bottom_up.res4.nonlocal4"
+    block = DEMO_BLOCK
     assert report["blocks"][block]["maps"] == 2
     assert 0.0 <= report["blocks"][block]["attention_distance"] <= 1.0
     # random weights on noise: anything from one-hot (0, seen once) to uniform (1)

@@ -231,12 +231,12 @@ def test_compare_twins_takes_a_python_config(tmp_path):
         assert (tmp_path / variant / "seed1" / "eval_report.json").exists()
         assert "train.max_iter=2" in (tmp_path / f"{variant}.py").read_text()
     markdown = (tmp_path / "twins.md").read_text()
-    assert "nonlocal_resnet (mask_rcnn_R50_NL_shapes.py) against its baseline twin" in markdown
+    assert "nonlocal_resnet (mask_rcnn_R18_NL_fast.py) against its baseline twin" in markdown
     assert "| params (M)" in markdown and "| bbox/AP" in markdown
 
 
 def test_a_yaml_tool_given_a_python_config_names_the_tool_that_takes_it():
     with pytest.raises(ValueError) as error:
         load_config(LAZY_DEMO)
-    assert "mask_rcnn_R50_NL_shapes.py is a Python (LazyConfig) config" in str(error.value)
+    assert "mask_rcnn_R18_NL_fast.py is a Python (LazyConfig) config" in str(error.value)
     assert "tools/lazyconfig_train_net.py" in str(error.value)

@@ -10,9 +10,14 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.helpers import REPO_ROOT, SMALL_IMAGES, command_line, run_tool
+from tests.helpers import (
+    DEMO_CONFIG,
+    KEYPOINT_DEMO,
+    SMALL_IMAGES,
+    command_line,
+    run_tool,
+)
 
-KEYPOINT_DEMO = os.path.join(REPO_ROOT, "configs", "demo", "keypoint_rcnn_R50_NL_shapes.yaml")
 SMALL = command_line(SMALL_IMAGES)
 
 
@@ -98,8 +103,8 @@ def test_coco_evaluation_of_a_16x16_and_a_32x1000_image(images, tmp_path):
     image_root = os.path.dirname(images["tiny"])
     for size in ([], ["INPUT.MIN_SIZE_TEST", "0"]):
         code, log = run_tool(
-            "train_net.py", "--config-file", os.path.join(REPO_ROOT, "configs", "demo",
-            "mask_rcnn_R50_NL_shapes.yaml"), "--eval-only", "--dataset", "odd", str(json_file),
+            "train_net.py", "--config-file", DEMO_CONFIG, "--eval-only", "--dataset", "odd",
+            str(json_file),
             image_root, "DATASETS.TEST", "('odd',)", "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0",
             "OUTPUT_DIR", str(tmp_path / "out"), *size,
         )  # fmt: skip

@@ -6,7 +6,14 @@ import os
 import cv2
 import pytest
 
-from tests.helpers import DEMO_CONFIG, SMALL_TRAINING, command_line, confident_weights, run_tool
+from tests.helpers import (
+    DEMO_BLOCK,
+    DEMO_CONFIG,
+    SMALL_TRAINING,
+    command_line,
+    confident_weights,
+    run_tool,
+)
 
 SMALL = command_line(SMALL_TRAINING)
 
@@ -164,9 +171,9 @@ def test_attention_maps_for_given_and_default_queries(trained, tmp_path):
     )
     names = sorted(os.listdir(tmp_path / "given"))
     assert names == [
-        "0001_backbone.bottom_up.res4.nonlocal4_panel.png",
-        "0001_backbone.bottom_up.res4.nonlocal4_x10_y20.png",
-        "0001_backbone.bottom_up.res4.nonlocal4_x150_y100.png",
+        f"0001_{DEMO_BLOCK}_panel.png",
+        f"0001_{DEMO_BLOCK}_x10_y20.png",
+        f"0001_{DEMO_BLOCK}_x150_y100.png",
     ]
     height, width = cv2.imread(image_path).shape[:2]  # 192 x 192
     scale, bar = 3, 90  # drawn at least 512 pixels high (3x, nearest), then the colour bar

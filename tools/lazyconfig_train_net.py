@@ -1,20 +1,10 @@
 #!/usr/bin/env python
 """
-Train or evaluate from a Python (LazyConfig) config, as detectron2's tools/lazyconfig_train_net.py
-(same arguments; overrides are ``key=value``):
-
-    python tools/lazyconfig_train_net.py --config-file configs/lazy/mask_rcnn_R50_NL_shapes.py
-    python tools/lazyconfig_train_net.py --config-file configs/lazy/mask_rcnn_R50_NL_100ep_LSJ.py \
-        --num-gpus 8
-    python tools/lazyconfig_train_net.py --config-file configs/lazy/mask_rcnn_R50_NL_shapes.py \
-        --eval-only train.init_checkpoint=output/lazy_demo/model_final.pth
+The checkout's command of ``nl_detectron.tools.lazyconfig_train_net`` (with the package alone:
+``python -m nl_detectron.tools.lazyconfig_train_net``); its docstring gives the usage.
 """
 
-from nl_detectron.engine import argument_parser, exit_if_datasets_missing, launch_from_args
-from nl_detectron.engine.lazy import lazy_main
+from nl_detectron.tools.lazyconfig_train_net import main
 
 if __name__ == "__main__":
-    args = argument_parser().parse_args()
-    print("Command Line Args:", args)
-    exit_if_datasets_missing(args)
-    launch_from_args(lazy_main, args)
+    raise SystemExit(main())

@@ -1,16 +1,10 @@
 #!/usr/bin/env python
 """
-Train or evaluate an nl_detectron model, as detectron2's tools/train_net.py:
-
-    python tools/train_net.py --config-file configs/mask_rcnn_R50_NL.yaml --num-gpus 8
-    python tools/train_net.py --config-file configs/mask_rcnn_R50_NL.yaml --eval-only \
-        MODEL.WEIGHTS /path/to/model_final.pth
+The checkout's command of ``nl_detectron.tools.train_net`` (with the package alone:
+``python -m nl_detectron.tools.train_net``); its docstring gives the usage.
 """
 
-from nl_detectron.engine import argument_parser, exit_if_datasets_missing, launch_from_args, main
+from nl_detectron.tools.train_net import main
 
 if __name__ == "__main__":
-    args = argument_parser().parse_args()
-    print("Command Line Args:", args)
-    exit_if_datasets_missing(args)
-    launch_from_args(main, args)
+    raise SystemExit(main())

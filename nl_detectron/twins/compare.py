@@ -119,7 +119,8 @@ def train_twins(
 ):
     """
     Train and evaluate the baseline twin and every variant for every seed with
-    ``tools/train_net.py`` (a Python config: ``tools/lazyconfig_train_net.py``), one process (or
+    ``python -m nl_detectron.tools.train_net`` (a Python config: ``lazyconfig_train_net``), the
+    installed package's command, so that it runs from anywhere; one process (or
     ``--num-gpus`` processes) per run, into ``output_dir/{name}/seed{S}``. A run that finished
     before (its ``eval_report.json`` is there, from the same config) is reused, not trained
     again, unless ``train_args`` has ``--resume``.
@@ -132,13 +133,11 @@ def train_twins(
     Returns:
         dict: (name, seed) -> peak resident memory of the run's process tree in bytes.
     """
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    tools = os.path.join(repo, "tools")
     if is_lazy(cfg):
-        tool = os.path.join(tools, "lazyconfig_train_net.py")
+        tool = "nl_detectron.tools.lazyconfig_train_net"
         run_opts = lambda seed, out: [f"train.seed={seed}", f"train.output_dir={out}"]  # noqa: E731
     else:
-        tool = os.path.join(tools, "train_net.py")
+        tool = "nl_detectron.tools.train_net"
         run_opts = lambda seed, out: ["SEED", str(seed), "OUTPUT_DIR", out]  # noqa: E731
     peaks = {}
     configs = write_variant_configs(cfg, output_dir, config_file, opts, variants)
@@ -155,6 +154,7 @@ def train_twins(
                 continue
             command = [
                 sys.executable,
+                "-m",
                 tool,
                 "--config-file",
                 config,

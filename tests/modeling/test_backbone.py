@@ -5,7 +5,14 @@ from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.modeling import build_backbone, build_model
 
 from nl_detectron.layers import NonLocalBlock2d
-from tests.helpers import baseline_cfg, load_checkpoint, perturb, random_image_inputs, small_cfg
+from tests.helpers import (
+    R50_DEMO_CONFIG,
+    baseline_cfg,
+    load_checkpoint,
+    perturb,
+    random_image_inputs,
+    small_cfg,
+)
 
 
 def _nl_modules(model):
@@ -14,8 +21,9 @@ def _nl_modules(model):
 
 def test_state_dict_keys_are_the_baselines_plus_nl_keys():
     torch.manual_seed(0)
-    nl_keys = set(build_model(small_cfg()).state_dict())
-    base_keys = set(build_model(baseline_cfg()).state_dict())
+    # The paper's R50: the block before the last of res4's 6 blocks, every ResNet name kept.
+    nl_keys = set(build_model(small_cfg(config_file=R50_DEMO_CONFIG)).state_dict())
+    base_keys = set(build_model(baseline_cfg(config_file=R50_DEMO_CONFIG)).state_dict())
     assert base_keys <= nl_keys
     assert "backbone.bottom_up.res4.5.conv1.weight" in base_keys
     new = nl_keys - base_keys
@@ -59,7 +67,11 @@ def test_baseline_checkpoint_loads_and_predicts_the_same(tmp_path):
 
 def test_five_block_variant():
     cfg = small_cfg(
-        "MODEL.NONLOCAL.AFTER_BLOCKS.RES3", [1, 3], "MODEL.NONLOCAL.AFTER_BLOCKS.RES4", [1, 3, 5]
+        "MODEL.NONLOCAL.AFTER_BLOCKS.RES3",
+        [1, 3],
+        "MODEL.NONLOCAL.AFTER_BLOCKS.RES4",
+        [1, 3, 5],
+        config_file=R50_DEMO_CONFIG,  # the paper's 5-block R50
     )
     backbone = build_backbone(cfg)
     names = sorted(_nl_modules(backbone))
@@ -78,7 +90,7 @@ def test_five_block_variant():
 
 
 def test_nl_blocks_run_in_order_inside_the_stage():
-    backbone = build_backbone(small_cfg())
+    backbone = build_backbone(small_cfg(config_file=R50_DEMO_CONFIG))
     res4 = backbone.bottom_up.res4
     assert list(dict(res4.named_children())) == ["0", "1", "2", "3", "4", "nonlocal4", "5"]
     assert backbone.bottom_up.stages[backbone.bottom_up.stage_names.index("res4")] is res4
@@ -89,11 +101,11 @@ def test_nl_blocks_run_in_order_inside_the_stage():
     [
         (("MODEL.NONLOCAL.MODE", "cosine"), r"MODEL.NONLOCAL.MODE = 'cosine'.*embedded_gaussian"),
         (
-            ("MODEL.NONLOCAL.AFTER_BLOCKS.RES4", [6]),
-            r"RES4: block index 6 is out of range.*6 blocks",
+            ("MODEL.NONLOCAL.AFTER_BLOCKS.RES4", [2]),
+            r"RES4: block index 2 is out of range.*2 blocks",
         ),
         (("MODEL.NONLOCAL.AFTER_BLOCKS.RES3", [-5]), r"RES3: block index -5 is out of range"),
-        (("MODEL.NONLOCAL.AFTER_BLOCKS.RES4", [1, -5]), r"names the same block twice"),
+        (("MODEL.NONLOCAL.AFTER_BLOCKS.RES4", [1, -1]), r"names the same block twice"),
         (("MODEL.NONLOCAL.INTER_CHANNELS", -8), r"INTER_CHANNELS = -8 must be"),
         (("MODEL.NONLOCAL.INTER_CHANNELS", 0), r"INTER_CHANNELS = 0 must be"),
         (("MODEL.NONLOCAL.NORM", "LayerNorm"), r"NORM = 'LayerNorm' is not a detectron2 norm"),

@@ -16,7 +16,9 @@ from nl_detectron.layers import (
 )
 from nl_detectron.modeling import nonlocal_resnet
 from tests.helpers import (
+    DEMO_BLOCK,
     KEYPOINT_DEMO,
+    R50_DEMO_CONFIG,
     baseline_cfg,
     load_checkpoint,
     random_image_inputs,
@@ -37,7 +39,7 @@ def test_every_block_loads_the_baselines_weights_and_predicts_what_it_predicts(b
     model = build_model(small_cfg(*opts, "MODEL.NONLOCAL.BLOCK", block)).eval()
     incompatible = load_checkpoint(model, tmp_path / "baseline.pth")
     assert set(incompatible.missing_keys) == {k for k in model.state_dict() if ".nonlocal" in k}
-    assert list(_family_blocks(model)) == ["backbone.bottom_up.res4.nonlocal4"]
+    assert list(_family_blocks(model)) == [DEMO_BLOCK]
     inputs = random_image_inputs(1)
     with torch.no_grad():
         want, got = baseline(inputs)[0]["instances"], model(inputs)[0]["instances"]
@@ -67,7 +69,7 @@ def test_gc_c3_to_c5_puts_a_block_after_every_residual_block():
         "MODEL.NONLOCAL.BLOCK", "gc", "MODEL.NONLOCAL.GC_RATIO", 4,
         "MODEL.NONLOCAL.AFTER_BLOCKS.RES3", [0, 1, 2, 3],
         "MODEL.NONLOCAL.AFTER_BLOCKS.RES4", [0, 1, 2, 3, 4, 5],
-        "MODEL.NONLOCAL.AFTER_BLOCKS.RES5", [0, 1, 2],
+        "MODEL.NONLOCAL.AFTER_BLOCKS.RES5", [0, 1, 2], config_file=R50_DEMO_CONFIG,
     )  # fmt: skip
     blocks = _family_blocks(build_backbone(cfg))
     assert len(blocks) == 13 and all(isinstance(b, GlobalContextBlock2d) for b in blocks.values())

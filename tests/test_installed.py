@@ -1,0 +1,98 @@
+"""
+nl_detectron as a user who installs it meets it: the wheel, installed into a fresh virtual
+environment (torch and detectron2 from the set-up's, through ``--system-site-packages``), run from
+an empty folder outside the checkout.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from nl_detectron import model_zoo
+from tests.helpers import DEMO_BLOCK, REPO_ROOT, SMALL_TRAINING, command_line
+
+
+def _run(*command, cwd=None):
+    result = subprocess.run(
+        [str(c) for c in command], capture_output=True, text=True, cwd=cwd, timeout=900
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """(the venv's python, an empty folder, the wheel's path)."""
+    root = tmp_path_factory.mktemp("installed")
+    _run(sys.executable, "-m", "pip", "wheel", REPO_ROOT, "--no-deps", "--no-build-isolation",
+         "-q", "-w", root / "dist")  # fmt: skip
+    (wheel,) = (root / "dist").iterdir()
+    _run(sys.executable, "-m", "venv", "--system-site-packages", root / "venv")
+    python = root / "venv" / "bin" / "python"
+    _run(python, "-m", "pip", "install", "--no-deps", "-q", wheel)
+    empty = root / "empty"
+    empty.mkdir()
+    return python, empty, wheel
+
+
+@pytest.mark.slow
+def test_the_wheel_ships_every_config(installed):
+    _, _, wheel = installed
+    names = set(zipfile.ZipFile(wheel).namelist())
+    shipped = {n for n in names if n.startswith("nl_detectron/model_zoo/configs/")}
+    expected = {f"nl_detectron/model_zoo/configs/{p}" for p in model_zoo.list_configs()}
+    assert expected <= shipped
+    assert "nl_detectron/model_zoo/configs/demo/measured_runs.json" in shipped
+    assert "nl_detectron/tools/train_net.py" in names
+
+
+@pytest.mark.slow
+def test_from_an_empty_folder_every_config_loads_and_compare_twins_runs(installed):
+    """
+    The installed package, nothing of the checkout: every config through ``model_zoo``, then
+    ``python -m nl_detectron.tools.compare_twins`` on the fast demo, which trains and evaluates
+    both twins through the installed ``nl_detectron.tools.train_net``, each with 2 processes
+    (``--num-gpus 2``), as a user with GPUs runs it.
+    """
+    python, empty, _ = installed
+    listing = _run(python, "-c", (
+        "import os, nl_detectron\n"
+        "from nl_detectron import model_zoo\n"
+        "print(os.path.dirname(nl_detectron.__file__))\n"
+        "paths = model_zoo.list_configs()\n"
+        "for p in paths:\n"
+        "    model_zoo.get_config_file(p)\n"
+        "    os.path.basename(p).startswith('Base-') or model_zoo.get_config(p)\n"
+        "print(len(paths))\n"
+        "print(model_zoo.get_config_file('demo/mask_rcnn_R18_NL_fast.yaml'))\n"
+    ), cwd=empty)  # fmt: skip
+    package, count, config = listing.split()
+    assert package.startswith(str(python.parent.parent)), package  # the wheel's, not the checkout
+    assert int(count) == len(model_zoo.list_configs())
+    assert config.startswith(package)
+    opts = command_line(SMALL_TRAINING, {"SOLVER.MAX_ITER": 2, "SOLVER.CHECKPOINT_PERIOD": 100})
+    log = _run(python, "-m", "nl_detectron.tools.compare_twins", "--config-file", config,
+               "--seeds", "1", "--output", "twins", "--num-gpus", "2", *opts,
+               cwd=empty)  # fmt: skip
+    assert f"{python} -m nl_detectron.tools.train_net --config-file" in log
+    out = empty / "twins"
+    for variant in ("baseline", "NL"):
+        assert (out / variant / "seed1" / "eval_report.json").exists()
+        log = (out / variant / "seed1" / "train_stdout.log").read_text()
+        assert "World size: 2" in log, log[-3000:]
+    assert "build_resnet_fpn_backbone" in (out / "baseline.yaml").read_text()
+    markdown = (out / "twins.md").read_text()
+    rows = ("bbox/AP", "segm/AP", "s/iter", "peak memory (MiB)", "params (M)", "inference GMACs")
+    for row in rows:
+        assert f"| {row}" in markdown, row
+    summary = json.loads((out / "twins.json").read_text())
+    assert summary["seeds"] == [1] and set(summary["runs"]) == {"baseline", "NL"}
+    assert (out / "curves.png").stat().st_size > 10_000
+    assert "## Attention statistics of the trained NL blocks" in markdown
+    attention = summary["attention_statistics"]["NL seed 1"][DEMO_BLOCK]
+    assert attention["maps"] == 20 and 0.0 <= attention["attention_distance"] <= 1.0
+    assert sorted(os.listdir(empty)) == ["twins"]  # nothing written outside its output
