@@ -5,6 +5,7 @@ from .defaults import (
     main,
     register_datasets,
     setup,
+    training_command,
 )
 from .launch import LaunchError, launch, launch_from_args, launcher_group
 from .trainer import Trainer
@@ -21,4 +22,5 @@ __all__ = [
     "main",
     "register_datasets",
     "setup",
+    "training_command",
 ]

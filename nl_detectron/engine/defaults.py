@@ -11,6 +11,7 @@ from detectron2.utils.logger import setup_logger
 from ..checkpoint import SafeCheckpointer
 from ..config import is_lazy, load_any_config, load_config
 from ..data import DatasetNotFoundError, check_datasets_on_disk, register_coco_json
+from .launch import launch_from_args
 from .trainer import Trainer
 
 
@@ -145,3 +146,16 @@ def main(args):
     trainer = Trainer(cfg, allow_unsafe_checkpoint=args.allow_unsafe_checkpoint)
     trainer.resume_or_load(resume=args.resume)
     return trainer.train()
+
+
+def training_command(main_func, argv=None):
+    """
+    A training tool (``tools/train_net.py``, ``tools/lazyconfig_train_net.py``): parse ``argv``
+    with ``argument_parser``, check the datasets on disk, then run ``main_func(args)`` in the
+    processes ``--num-gpus`` and ``--num-machines`` ask for. Returns the exit status, 0.
+    """
+    args = argument_parser().parse_args(argv)
+    print("Command Line Args:", args)
+    exit_if_datasets_missing(args)
+    launch_from_args(main_func, args)
+    return 0

@@ -9,16 +9,12 @@ Train or evaluate from a Python (LazyConfig) config, as detectron2's tools/lazyc
         --eval-only train.init_checkpoint=output/lazy_demo/model_final.pth
 """
 
-from ..engine import argument_parser, exit_if_datasets_missing, launch_from_args
+from ..engine import training_command
 from ..engine.lazy import lazy_main
 
 
 def main(argv=None):
-    args = argument_parser().parse_args(argv)
-    print("Command Line Args:", args)
-    exit_if_datasets_missing(args)
-    launch_from_args(lazy_main, args)
-    return 0
+    return training_command(lazy_main, argv)
 
 
 if __name__ == "__main__":

@@ -6,16 +6,12 @@ Train or evaluate an nl_detectron model, as detectron2's tools/train_net.py:
         MODEL.WEIGHTS /path/to/model_final.pth
 """
 
-from ..engine import argument_parser, exit_if_datasets_missing, launch_from_args
 from ..engine import main as train_main
+from ..engine import training_command
 
 
 def main(argv=None):
-    args = argument_parser().parse_args(argv)
-    print("Command Line Args:", args)
-    exit_if_datasets_missing(args)
-    launch_from_args(train_main, args)
-    return 0
+    return training_command(train_main, argv)
 
 
 if __name__ == "__main__":
