@@ -13,7 +13,8 @@ import zipfile
 import pytest
 
 from nl_detectron import model_zoo
-from tests.helpers import DEMO_BLOCK, REPO_ROOT, SMALL_TRAINING, command_line
+from nl_detectron.utils.compat import has_fast_coco_eval
+from tests.helpers import DEMO_BLOCK, REPO_ROOT, SMALL_LAZY, SMALL_TRAINING, command_line
 
 
 def _run(*command, cwd=None):
@@ -96,3 +97,40 @@ def test_from_an_empty_folder_every_config_loads_and_compare_twins_runs(installe
     attention = summary["attention_statistics"]["NL seed 1"][DEMO_BLOCK]
     assert attention["maps"] == 20 and 0.0 <= attention["attention_distance"] <= 1.0
     assert sorted(os.listdir(empty)) == ["twins"]  # nothing written outside its output
+
+
+def _detectron2_tool(python, name):
+    """The path of detectron2's own ``tools/<name>`` (its sdist installs them as a package
+    ``tools`` beside it); None where this detectron2 has none."""
+    out = _run(python, "-c", (
+        "import os, detectron2\n"
+        "print(os.path.join(os.path.dirname(os.path.dirname(detectron2.__file__)), 'tools'))"
+    ))  # fmt: skip
+    path = os.path.join(out.strip(), name)
+    return path if os.path.isfile(path) else None
+
+
+@pytest.mark.slow
+def test_detectron2s_own_lazy_tool_trains_and_evaluates_our_python_config(installed):
+    """detectron2's ``tools/lazyconfig_train_net.py``, nothing of ours but the installed config
+    (which imports nl_detectron): it trains, then evaluates with the COCO evaluator the config
+    chose for this detectron2."""
+    python, empty, _ = installed
+    tool = _detectron2_tool(python, "lazyconfig_train_net.py")
+    if tool is None:
+        pytest.skip("this detectron2 installs no tools/lazyconfig_train_net.py")
+    config = _run(python, "-c", (
+        "from nl_detectron import model_zoo\n"
+        "print(model_zoo.get_config_file('lazy/mask_rcnn_R18_NL_fast.py'))"
+    ), cwd=empty).strip()  # fmt: skip
+    assert "site-packages" in config
+    work = empty / "d2_tool"
+    work.mkdir()
+    log = _run(python, tool, "--config-file", config, "train.max_iter=2",
+               "train.eval_period=0", "train.output_dir=out", *SMALL_LAZY,
+               "model.roi_heads.box_predictor.test_score_thresh=0.0", cwd=work)  # fmt: skip
+    log += (work / "out" / "log.txt").read_text()
+    api = "unofficial" if has_fast_coco_eval() else "official"  # C++, or pycocotools
+    assert f"Evaluating predictions with {api} COCO API" in log
+    assert "copypaste: Task: bbox" in log and "copypaste: Task: segm" in log
+    assert (work / "out" / "model_final.pth").exists()

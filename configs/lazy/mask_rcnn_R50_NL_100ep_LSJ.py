@@ -13,6 +13,7 @@ from detectron2.config import LazyCall as L
 from detectron2.model_zoo import get_config
 
 from nl_detectron.modeling import nonlocal_resnet
+from nl_detectron.utils.compat import has_fast_coco_eval
 
 _baseline = get_config("new_baselines/mask_rcnn_R_50_FPN_100ep_LSJ.py")
 dataloader = _baseline.dataloader
@@ -28,3 +29,6 @@ model.backbone.bottom_up = L(nonlocal_resnet)(
 )
 # The FPN reads its input features from the ResNet, now one level down.
 model.backbone.in_features = "${.bottom_up.resnet.out_features}"
+# detectron2's C++ COCOeval where this detectron2 has it, pycocotools' where not (the set-up's
+# pure-Python build): any LazyConfig tool, detectron2's own too, then evaluates.
+dataloader.evaluator.use_fast_impl = has_fast_coco_eval()

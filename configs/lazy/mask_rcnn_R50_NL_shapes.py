@@ -16,6 +16,7 @@ from detectron2.model_zoo import get_config
 from detectron2.solver import WarmupParamScheduler
 
 from nl_detectron.modeling import nonlocal_resnet
+from nl_detectron.utils.compat import has_fast_coco_eval
 
 model = get_config("common/models/mask_rcnn_fpn.py").model
 dataloader = get_config("common/data/coco.py").dataloader
@@ -57,6 +58,9 @@ dataloader.test.mapper.augmentations = [
     L(T.ResizeShortestEdge)(short_edge_length=192, max_size=192)
 ]
 dataloader.test.num_workers = 0
+# detectron2's C++ COCOeval where this detectron2 has it, pycocotools' where not (the set-up's
+# pure-Python build): any LazyConfig tool, detectron2's own too, then evaluates.
+dataloader.evaluator.use_fast_impl = has_fast_coco_eval()
 
 # Schedule: the YAML demo's.
 optimizer.lr = 0.01
