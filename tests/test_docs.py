@@ -78,7 +78,8 @@ def test_named_repository_paths_exist(page):
 
 
 def _commands(text):
-    """``python tools/X.py ...`` / ``python benchmarks/X.py ...`` lines of the code blocks, with
+    """``python tools/X.py ...`` / ``python benchmarks/X.py ...`` / ``python -m
+    nl_detectron.tools.X ...`` lines of the code blocks, with
     their continuation lines joined, leading VAR=value assignments and comments dropped."""
     for block in FENCE.findall(text):
         for command in block.replace("\\\n", " ").splitlines():
@@ -88,6 +89,8 @@ def _commands(text):
             if len(words) >= 2 and words[0] in ("python", "python3"):
                 if words[1].startswith(("tools/", "benchmarks/")) and words[1].endswith(".py"):
                     yield words[1], words[2:]
+                elif words[1] == "-m" and words[2].startswith("nl_detectron.tools."):
+                    yield words[2], words[3:]  # the installed package's command
 
 
 COMMANDS = sorted(
@@ -122,7 +125,10 @@ def test_documented_command_is_accepted_by_the_scripts_parser(page, script, args
     monkeypatch.chdir(REPO_ROOT)
     with pytest.raises(_Parsed):
         try:
-            runpy.run_path(os.path.join(REPO_ROOT, script), run_name="__main__")
+            if script.endswith(".py"):
+                runpy.run_path(os.path.join(REPO_ROOT, script), run_name="__main__")
+            else:
+                runpy.run_module(script, run_name="__main__")
         except SystemExit as e:
             pytest.fail(f"{page}: python {script} {shlex.join(args)}: the parser exited ({e.code})")
 

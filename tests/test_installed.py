@@ -134,3 +134,37 @@ def test_detectron2s_own_lazy_tool_trains_and_evaluates_our_python_config(instal
     assert f"Evaluating predictions with {api} COCO API" in log
     assert "copypaste: Task: bbox" in log and "copypaste: Task: segm" in log
     assert (work / "out" / "model_final.pth").exists()
+
+
+@pytest.mark.slow
+def test_a_users_yaml_starts_from_an_installed_config_or_adds_the_block_to_its_own(installed):
+    """docs/your_project.md: a YAML outside the repository whose ``_BASE_`` is an installed
+    config, and one that adds the block to a detectron2 config by its keys alone."""
+    python, empty, _ = installed
+    folder = empty / "user"
+    folder.mkdir()
+    _run(python, "-c", (
+        "import sys\n"
+        "from detectron2 import model_zoo as d2_zoo\n"
+        "from nl_detectron import model_zoo\n"
+        "base = model_zoo.get_config_file('mask_rcnn_R50_NL.yaml')\n"
+        "open('mine.yaml', 'w').write(\n"
+        "    f'_BASE_: \"{base}\"\\nMODEL:\\n  ROI_HEADS:\\n    NUM_CLASSES: 7\\n')\n"
+        "own = d2_zoo.get_config_file('COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_1x.yaml')\n"
+        "open('own_with_nl.yaml', 'w').write(\n"
+        "    f'_BASE_: \"{own}\"\\nMODEL:\\n  BACKBONE:\\n'\n"
+        "    '    NAME: build_resnet_fpn_nl_backbone\\n'\n"
+        "    '  NONLOCAL:\\n    AFTER_BLOCKS:\\n      RES4: [-2]\\n')\n"
+    ), cwd=folder)  # fmt: skip
+    built = _run(python, "-c", (
+        "from detectron2.modeling import build_model\n"
+        "from nl_detectron.config import load_config\n"
+        "for name in ('mine.yaml', 'own_with_nl.yaml'):\n"
+        "    cfg = load_config(name, ['MODEL.DEVICE', 'cpu', 'MODEL.WEIGHTS', ''])\n"
+        "    model = build_model(cfg)\n"
+        "    blocks = [n for n, _ in model.named_modules() if n.endswith('nonlocal4')]\n"
+        "    print(name, cfg.MODEL.ROI_HEADS.NUM_CLASSES, cfg.MODEL.NONLOCAL.NORM, blocks)\n"
+    ), cwd=folder)  # fmt: skip
+    lines = built.strip().splitlines()[-2:]
+    assert lines[0] == "mine.yaml 7 GN ['backbone.bottom_up.res4.nonlocal4']"
+    assert lines[1] == "own_with_nl.yaml 80 GN ['backbone.bottom_up.res4.nonlocal4']"
