@@ -1,6 +1,7 @@
 """Tiny, fast configurations built from the real config files."""
 
 import filecmp
+import importlib
 import importlib.util
 import json
 import os
@@ -97,6 +98,19 @@ def run_tool(script, *args, timeout=900):
         timeout=timeout,
     )
     return result.returncode, result.stdout + result.stderr
+
+
+def call_tool(name, *args):
+    """
+    ``nl_detectron.tools.<name>.main(args)`` in this process, for argument and config-error
+    paths (no new process, no second import of torch and detectron2). Returns its exit status;
+    an error it raises propagates.
+    """
+    module = importlib.import_module(f"nl_detectron.tools.{name}")
+    try:
+        return module.main([str(a) for a in args])
+    except SystemExit as e:
+        return e.code
 
 
 def confident_weights(path, out_path, shift=8.0):

@@ -31,6 +31,7 @@ from nl_detectron.visualization.viewer import (
 from tests.helpers import (
     KEYPOINT_DEMO,
     SMALL_IMAGES,
+    call_tool,
     command_line,
     run_tool,
 )
@@ -145,7 +146,7 @@ def test_rows_hold_every_query_by_every_key(keypoint_viewer):
         assert all(len(_b64(m["rows"])) == h * w * kh * kw for m in entry["maps"])
 
 
-def test_tool_writes_the_viewer_and_refuses_a_bad_stride(tmp_path, keypoint_weights):
+def test_tool_writes_the_viewer_and_refuses_a_bad_stride(capsys, tmp_path, keypoint_weights):
     args = ["--config-file", KEYPOINT_DEMO, "--input", IMAGE, "--output", str(tmp_path)]
     opts = [*OPTS, "MODEL.WEIGHTS", keypoint_weights]
     code, output = run_tool("attention_maps.py", *args, "--html", "--query-stride", "2", *opts)
@@ -158,8 +159,8 @@ def test_tool_writes_the_viewer_and_refuses_a_bad_stride(tmp_path, keypoint_weig
         assert entry["stride"] == 2
         rows = -(-h // 2) * -(-w // 2) * kh * kw
         assert all(len(_b64(m["rows"])) == rows for m in entry["maps"])
-    code, output = run_tool("attention_maps.py", *args, "--html", "--query-stride", "0", *opts)
-    assert code == 2 and "--query-stride must be 1 or more, got 0" in output
+    code = call_tool("attention_maps", *args, "--html", "--query-stride", "0", *opts)
+    assert code == 2 and "--query-stride must be 1 or more, got 0" in capsys.readouterr().err
 
 
 def browser():
