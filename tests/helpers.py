@@ -5,14 +5,17 @@ import importlib
 import importlib.util
 import json
 import os
+import pickle
 import subprocess
 import sys
 
 import torch
 
 from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.modeling import build_model
 
 from nl_detectron.config import load_config
+from nl_detectron.layers import AttentionBlock
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The model of the tests: the fast demo's NL Mask R-CNN R18-FPN (docs/demo.md); the R50 demo
@@ -111,6 +114,52 @@ def call_tool(name, *args):
         return module.main([str(a) for a in args])
     except SystemExit as e:
         return e.code
+
+
+def save_pkl(model, path):
+    """A checkpoint of ``model`` in detectron2's model-zoo .pkl format: numpy arrays, an author."""
+    weights = {k: v.numpy() for k, v in model.state_dict().items()}
+    with open(path, "wb") as f:
+        pickle.dump({"model": weights, "__author__": "test"}, f)
+
+
+def check_baseline_checkpoint_predicts_the_same(baseline_cfg, nl_cfg, tmp_path, fields, fmt="pth"):
+    """
+    The one check that an NL model takes its baseline twin's checkpoint: a model built from
+    ``baseline_cfg`` saved (``fmt`` "pth": detectron2's checkpointer; "pkl": the model zoo's
+    format) and loaded into the model of ``nl_cfg`` leaves exactly the NL keys missing, nothing
+    unexpected or misshapen, and predicts the same ``fields`` (e.g. "pred_boxes", "scores")
+    exactly; once its blocks are perturbed, it no longer does (the comparison can fail).
+    """
+    torch.manual_seed(0)
+    baseline = build_model(baseline_cfg).eval()
+    path = str(tmp_path / f"baseline.{fmt}")
+    if fmt == "pth":
+        DetectionCheckpointer(baseline, save_dir=str(tmp_path)).save("baseline")
+    else:
+        save_pkl(baseline, path)
+    nl_model = build_model(nl_cfg).eval()
+    incompatible = load_checkpoint(nl_model, path)
+    nl_keys = {k for k in nl_model.state_dict() if ".nonlocal" in k}
+    assert nl_keys and set(incompatible.missing_keys) == nl_keys
+    assert not incompatible.unexpected_keys and not incompatible.incorrect_shapes
+
+    def same(a, b):
+        if len(a) != len(b):
+            return False
+        pairs = [(a.get(f), b.get(f)) for f in fields]
+        return all(torch.equal(*((x.tensor, y.tensor) if hasattr(x, "tensor") else (x, y)))
+                   for x, y in pairs)  # fmt: skip
+
+    inputs = random_image_inputs(1)
+    with torch.no_grad():
+        expected, got = baseline(inputs)[0]["instances"], nl_model(inputs)[0]["instances"]
+        assert len(expected) > 0 and same(expected, got), fields
+        for module in nl_model.modules():
+            if isinstance(module, AttentionBlock):
+                perturb(module)
+        moved = nl_model(inputs)[0]["instances"]
+    assert not same(expected, moved)
 
 
 def confident_weights(path, out_path, shift=8.0):

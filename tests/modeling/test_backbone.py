@@ -1,16 +1,12 @@
 import pytest
 import torch
 
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.modeling import build_backbone, build_model
 
 from nl_detectron.layers import NonLocalBlock2d
 from tests.helpers import (
     R50_DEMO_CONFIG,
     baseline_cfg,
-    load_checkpoint,
-    perturb,
-    random_image_inputs,
     small_cfg,
 )
 
@@ -29,40 +25,6 @@ def test_state_dict_keys_are_the_baselines_plus_nl_keys():
     new = nl_keys - base_keys
     assert new and all(k.startswith("backbone.bottom_up.res4.nonlocal4.") for k in new)
     assert "backbone.bottom_up.res4.nonlocal4.theta.weight" in new
-
-
-def _assert_same_predictions(a, b):
-    assert len(a) == len(b)
-    for pa, pb in zip(a, b):
-        ia, ib = pa["instances"], pb["instances"]
-        assert len(ia) > 0
-        assert torch.equal(ia.pred_boxes.tensor, ib.pred_boxes.tensor)
-        assert torch.equal(ia.scores, ib.scores)
-        assert torch.equal(ia.pred_classes, ib.pred_classes)
-        assert torch.equal(ia.pred_masks, ib.pred_masks)
-
-
-def test_baseline_checkpoint_loads_and_predicts_the_same(tmp_path):
-    torch.manual_seed(0)
-    opts = ("MODEL.ROI_HEADS.SCORE_THRESH_TEST", 0.0)
-    baseline = build_model(baseline_cfg(*opts)).eval()
-    DetectionCheckpointer(baseline, save_dir=str(tmp_path)).save("baseline")
-
-    nl_model = build_model(small_cfg(*opts)).eval()
-    incompatible = load_checkpoint(nl_model, tmp_path / "baseline.pth")
-    nl_keys = {k for k in nl_model.state_dict() if ".nonlocal" in k}
-    assert set(incompatible.missing_keys) == nl_keys
-    assert not incompatible.unexpected_keys and not incompatible.incorrect_shapes
-
-    inputs = random_image_inputs(2)
-    with torch.no_grad():
-        _assert_same_predictions(baseline(inputs), nl_model(inputs))
-        # The same check fails once the NL block is no longer the identity.
-        for block in _nl_modules(nl_model).values():
-            perturb(block)
-        changed = nl_model(inputs)
-    with pytest.raises(AssertionError):
-        _assert_same_predictions(baseline(inputs), changed)
 
 
 def test_five_block_variant():

@@ -3,19 +3,21 @@ and baseline checkpoints (.pth and model-zoo .pkl) loading with only the NL keys
 
 import math
 import os
-import pickle
 
 import pytest
 import torch
 
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.modeling import build_model
 from detectron2.structures import BitMasks, Boxes, Instances, Keypoints
 from detectron2.utils.events import EventStorage
 
 from nl_detectron.config import load_config
 from nl_detectron.layers import NonLocalBlock2d
-from tests.helpers import REPO_ROOT, load_checkpoint, random_image_inputs
+from tests.helpers import (
+    REPO_ROOT,
+    check_baseline_checkpoint_predicts_the_same,
+    random_image_inputs,
+)
 
 SMALL = [
     "MODEL.DEVICE",
@@ -90,35 +92,10 @@ def test_train_step_has_finite_losses_and_nl_gradients(config):
         assert block.out.weight.grad is not None and block.out.weight.grad.abs().sum() > 0
 
 
-def _save_pkl(model, path):
-    """A checkpoint in detectron2's model-zoo .pkl format: numpy arrays, with an author."""
-    weights = {k: v.numpy() for k, v in model.state_dict().items()}
-    with open(path, "wb") as f:
-        pickle.dump({"model": weights, "__author__": "test"}, f)
-
-
 @pytest.mark.parametrize("fmt", ["pth", "pkl"])
 @pytest.mark.parametrize("config", FAMILIES)
 def test_baseline_checkpoint_loads_into_nl_twin_with_same_predictions(config, fmt, tmp_path):
     baseline_config, fields = FAMILIES[config]
-    torch.manual_seed(0)
-    baseline = build_model(_cfg(baseline_config)).eval()
-    path = str(tmp_path / f"baseline.{fmt}")
-    if fmt == "pth":
-        DetectionCheckpointer(baseline, save_dir=str(tmp_path)).save("baseline")
-    else:
-        _save_pkl(baseline, path)
-    nl_model = build_model(_cfg(config)).eval()
-    incompatible = load_checkpoint(nl_model, path)
-    nl_keys = {k for k in nl_model.state_dict() if ".nonlocal" in k}
-    assert nl_keys and set(incompatible.missing_keys) == nl_keys
-    assert not incompatible.unexpected_keys and not incompatible.incorrect_shapes
-
-    inputs = random_image_inputs(1)
-    with torch.no_grad():
-        expected, got = baseline(inputs)[0]["instances"], nl_model(inputs)[0]["instances"]
-    assert len(expected) > 0 and len(expected) == len(got)
-    for field in fields:
-        a, b = expected.get(field), got.get(field)
-        a, b = (a.tensor, b.tensor) if isinstance(a, Boxes) else (a, b)
-        assert torch.equal(a, b), field
+    check_baseline_checkpoint_predicts_the_same(
+        _cfg(baseline_config), _cfg(config), tmp_path, fields, fmt
+    )
