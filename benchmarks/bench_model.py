@@ -15,9 +15,9 @@ import argparse
 import os
 import statistics
 import sys
-import time
 
 import torch
+from measure import RANDOM_WEIGHT_OPTS, seconds
 
 from detectron2.modeling import build_model
 
@@ -28,18 +28,8 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def build(config, device):
-    cfg = load_config(os.path.join(REPO_ROOT, "configs", config), ["MODEL.DEVICE", device])
-    return build_model(cfg).eval()
-
-
-def timed(fn, device):
-    if device == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    fn()
-    if device == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
+    opts = ["MODEL.DEVICE", device, *RANDOM_WEIGHT_OPTS]
+    return build_model(load_config(os.path.join(REPO_ROOT, "configs", config), opts)).eval()
 
 
 def main():
@@ -66,9 +56,9 @@ def main():
         for _ in range(1 + args.repeats):  # the first round warms up
             for name, model in models.items():
                 times[name]["backbone"].append(
-                    timed(lambda m=model, t=tensors[name]: m.backbone(t), args.device)
+                    seconds(lambda m=model, t=tensors[name]: m.backbone(t), args.device)
                 )
-                times[name]["total"].append(timed(lambda m=model: m(inputs), args.device))
+                times[name]["total"].append(seconds(lambda m=model: m(inputs), args.device))
         flops = {name: flop_count(m.backbone, (tensors[name],)) for name, m in models.items()}
 
     nl_flops = flops["+1 NL (res4)"]

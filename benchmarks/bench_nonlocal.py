@@ -26,7 +26,6 @@ import resource
 import statistics
 import subprocess
 import sys
-import time
 
 FEATURE_MAPS = {  # name: (channels, height, width) at an 800 x 1216 input
     "res5": (2048, 25, 38),
@@ -67,6 +66,7 @@ def measure(step, device, repeats):
     allocated memory), and the later runs' seconds.
     """
     import torch
+    from measure import seconds
 
     if device == "cuda":
         torch.cuda.synchronize()
@@ -74,18 +74,12 @@ def measure(step, device, repeats):
         before = torch.cuda.memory_allocated()
     else:
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    start = time.perf_counter()
-    step()
-    first = time.perf_counter() - start
+    first = seconds(step, device)
     if device == "cuda":
         peak = torch.cuda.max_memory_allocated() - before
     else:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
+    times = [seconds(step, device) for _ in range(repeats)]
     return first, peak, times
 
 

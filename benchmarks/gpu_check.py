@@ -29,12 +29,12 @@ import json
 import math
 import os
 import platform
-import statistics
 import sys
 import time
 import traceback
 
 import torch
+from measure import RANDOM_WEIGHT_OPTS, peak_memory, seconds, timed
 from torch.profiler import ProfilerActivity, profile
 
 from nl_detectron.layers import MODES, NonLocalBlock2d
@@ -57,11 +57,6 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 # Feature maps of an 800x1216 image: (channels, height, width).
 FEATURE_MAPS = {"res4": (1024, 50, 76), "res3": (512, 100, 152)}
 QUICK_MAPS = {"res4": (64, 10, 14), "res3": (32, 20, 28)}
-
-
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def autocast(device, dtype_name):
@@ -177,31 +172,6 @@ def check_backends(device, quick):
     return rows
 
 
-def timed(fn, device, repeats):
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        sync(device)
-        start = time.perf_counter()
-        fn()
-        sync(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def peak_memory(fn, device):
-    """Peak allocated bytes during ``fn`` on CUDA; None on CPU (see bench_nonlocal.py there)."""
-    if device.type != "cuda":
-        fn()
-        return None
-    torch.cuda.synchronize()
-    torch.cuda.reset_peak_memory_stats()
-    base = torch.cuda.memory_allocated()
-    fn()
-    torch.cuda.synchronize()
-    return torch.cuda.max_memory_allocated() - base
-
-
 def measure_block(device, quick):
     """Embedded Gaussian, bounded against naive, res3 and res4, fwd and fwd+bwd, fp32 and bf16."""
     rows = []
@@ -247,11 +217,8 @@ def _model_cfg(nl, device, size, quick):
     else:
         name = "mask_rcnn_R50_NL.yaml" if nl else "mask_rcnn_R50.yaml"
         config, opts = os.path.join(REPO_ROOT, "configs", name), []
-    # Random weights: BN in the backbone and normalised pixels keep the activations finite
-    # (with FrozenBN, the identity, they grow through the 16 residual blocks until the boxes are
-    # NaN). The block and the heads are those of the config.
-    opts += ["MODEL.DEVICE", device.type, "MODEL.WEIGHTS", "", "MODEL.BACKBONE.FREEZE_AT", "0"]
-    opts += ["MODEL.RESNETS.NORM", "BN", "MODEL.PIXEL_STD", "[57.375, 57.12, 58.395]"]
+    # Random weights (measure.RANDOM_WEIGHT_OPTS); the block and the heads are the config's.
+    opts += ["MODEL.DEVICE", device.type, *RANDOM_WEIGHT_OPTS]
     opts += ["INPUT.MIN_SIZE_TEST", str(size[0]), "INPUT.MAX_SIZE_TEST", str(size[1])]
     return load_config(config, opts)
 
@@ -321,13 +288,14 @@ def _measure_one_model(nl, device, size, warmup, timed_iters, quick):
             train_step()
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats()
-        sync(device)
-        start = time.perf_counter()
-        for _ in range(timed_iters):
-            loss = train_step()
-        sync(device)
+        losses = []
+        elapsed = seconds(
+            lambda out=losses, step=train_step: out.extend(step() for _ in range(timed_iters)),
+            device,
+        )
+        loss = losses[-1]
         key = "amp_on" if amp else "amp_off"
-        row[f"train_it_per_s_{key}"] = timed_iters / (time.perf_counter() - start)
+        row[f"train_it_per_s_{key}"] = timed_iters / elapsed
         row[f"train_loss_finite_{key}"] = math.isfinite(loss.item())
         if device.type == "cuda":
             row[f"train_peak_mib_{key}"] = _mib(torch.cuda.max_memory_allocated())

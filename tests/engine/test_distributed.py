@@ -136,23 +136,19 @@ def test_two_process_training_writes_each_file_once_with_finite_losses(two_proce
     assert len(ranks) == 2 and not torch.equal(ranks[0]["torch"], ranks[1]["torch"])
 
 
-@pytest.mark.slow
-def test_same_seed_gives_the_same_two_process_training(two_process_run, tmp_path):
-    train_net(tmp_path)
-    losses = [[r.get("total_loss") for r in metrics(out)] for out in (two_process_run, tmp_path)]
-    assert losses[0] == losses[1]
-    assert_same_weights(final_weights(two_process_run), final_weights(tmp_path))
-
-
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]
 
 
 @pytest.mark.slow
 def test_torchrun_trains_as_num_gpus_does(two_process_run, tmp_path):
+    """The same seed gives the same two-process training, by either launcher: every
+    iteration's loss and the final weights, bit for bit."""
     result = train_net(tmp_path, launcher=[*TORCHRUN, "--standalone", "--nproc_per_node", "2"])
     assert "Rank of current process: 0. World size: 2" in result.stdout + result.stderr
     rows = [r for r in metrics(tmp_path) if "total_loss" in r]
     assert [r["iteration"] for r in rows][-1] == MAX_ITER - 1  # one writer, one training
+    losses = [[r.get("total_loss") for r in metrics(out)] for out in (two_process_run, tmp_path)]
+    assert losses[0] == losses[1]
     assert_same_weights(final_weights(two_process_run), final_weights(tmp_path))
 
 
