@@ -178,7 +178,7 @@ def confident_weights(path, out_path, shift=8.0):
 
 KEYPOINT_DEMO = os.path.join(REPO_ROOT, "configs", "demo", "keypoint_rcnn_R18_NL_fast.yaml")
 # The Python (LazyConfig) fast demo, and its overrides for 128-pixel images of the 60 validation
-# images.
+# images, every proposal kept at test time.
 LAZY_DEMO = os.path.join(REPO_ROOT, "configs", "lazy", "mask_rcnn_R18_NL_fast.py")
 SMALL_LAZY = [
     "dataloader.train.dataset.names=nl_demo_shapes_val",
@@ -187,6 +187,8 @@ SMALL_LAZY = [
     "dataloader.train.mapper.augmentations.0.max_size=128",
     "dataloader.test.mapper.augmentations.0.short_edge_length=128",
     "dataloader.test.mapper.augmentations.0.max_size=128",
+    # every proposal kept at test time, so that the masks are evaluated too
+    "model.roi_heads.box_predictor.test_score_thresh=0.0",
 ]
 
 
