@@ -17,6 +17,7 @@ from nl_detectron.layers import NonLocalBlock2d
 from nl_detectron.modeling import nonlocal_resnet
 from nl_detectron.modeling.backbone import add_nonlocal_blocks
 from nl_detectron.twins import compare_with_baseline, lazy_baseline_twin
+from nl_detectron.utils.compat import has_fast_coco_eval
 from tests.helpers import DEMO_CONFIG, LAZY_DEMO, REPO_ROOT, SMALL_LAZY, load_checkpoint, run_tool
 
 LAZY_CONFIGS = sorted(glob.glob(os.path.join(REPO_ROOT, "configs", "**", "*.py"), recursive=True))
@@ -63,9 +64,12 @@ def test_nl_recipe_loads_its_baseline_twins_weights_and_equals_it_at_init(name, 
 
 
 def test_the_recipes_differ_from_their_twins_in_the_backbone_only():
+    """... and in the COCO evaluator, which is the one this detectron2 has (its C++ COCOeval or
+    pycocotools), so that any LazyConfig tool evaluates them."""
     for name, twin in TWINS.items():
         nl = LazyConfig.load(os.path.join(REPO_ROOT, "configs", "lazy", name))
         baseline = get_config(twin)
+        assert nl.dataloader.evaluator.pop("use_fast_impl") == has_fast_coco_eval()
         for key in ("dataloader", "optimizer", "lr_multiplier", "train"):
             assert _plain(nl[key]) == _plain(baseline[key]), key
         for key in baseline.model:
