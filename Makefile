@@ -25,12 +25,16 @@ demo-fast: setup
 	$(PYTHON) tools/expected_range.py --config-file $(FAST_CONFIG) \
 		--report $(FAST_OUTPUT)/eval_report.json
 
+# Two pytest-xdist workers, a test file each at a time (a file's trained models are built once);
+# conftest.py splits the cores between them. TEST_WORKERS=0 runs the suite in one process.
+TEST_WORKERS ?= 2
+
 test: setup
-	$(PYTHON) -m pytest tests -q -ra --durations=15
+	$(PYTHON) -m pytest tests -q -ra --durations=15 -n $(TEST_WORKERS) --dist loadfile
 
 # Development: the suite without the end-to-end runs marked slow (seconds to a minute).
 test-fast: setup
-	$(PYTHON) -m pytest tests -q -ra -m "not slow"
+	$(PYTHON) -m pytest tests -q -ra -m "not slow" -n $(TEST_WORKERS) --dist loadfile
 
 # House style: ruff's lint and its formatter (black at 100 columns, isort), config in ruff.toml.
 lint: setup

@@ -77,6 +77,8 @@ setup(
         "dev": [
             "pytest>=7",
             "pytest-timeout>=2",
+            "pytest-xdist>=3.2",
+            "filelock>=3",
             "hypothesis>=6.100",
             "ruff==0.17.6",
             "selenium>=4.10",

@@ -2,6 +2,8 @@ import os
 import tempfile
 
 import pytest
+import torch
+from filelock import FileLock
 
 # The demo dataset is generated under $DETECTRON2_DATASETS; keep the tests' copy out of the repo.
 # Set before nl_detectron is imported, which registers the dataset.
@@ -10,10 +12,36 @@ os.environ.setdefault(
 )
 
 
+def pytest_configure(config):
+    """Under pytest-xdist (``make test`` runs two workers), the cores are split among the
+    workers: each worker, and each tool it starts, gets ``cores // workers`` threads, unless
+    OMP_NUM_THREADS says otherwise."""
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers:
+        threads = max(1, (os.cpu_count() or 1) // int(workers))
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+        torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
+
+def shared_folder(tmp_path_factory, name):
+    """(a folder ``name`` that every worker of this run shares, a lock for it)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's folder, above the worker's own
+    folder = root / name
+    return folder, FileLock(str(folder) + ".lock")
+
+
 @pytest.fixture(scope="session")
 def keypoint_weights(tmp_path_factory):
     """The briefly trained keypoint demo model of ``helpers.brief_keypoint_weights``, trained
-    once for the session (the export and viewer tests share it)."""
+    once for the run, whichever worker asks first (the export and viewer tests share it)."""
     from tests.helpers import brief_keypoint_weights
 
-    return brief_keypoint_weights(tmp_path_factory.mktemp("keypoint"))
+    folder, lock = shared_folder(tmp_path_factory, "keypoint")
+    with lock:
+        done = folder / "weights_path"
+        if not done.exists():
+            folder.mkdir(exist_ok=True)
+            done.write_text(brief_keypoint_weights(folder))
+        return done.read_text()

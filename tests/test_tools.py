@@ -253,13 +253,20 @@ def test_train_on_a_coco_json_given_on_the_command_line(tmp_path):
 
     DatasetCatalog.get("nl_demo_shapes_val")  # generated on first use
     meta = MetadataCatalog.get("nl_demo_shapes_val")
+    # A user's COCO JSON: the first 8 of the demo's validation images, with their keypoints.
+    coco = json.loads(open(meta.json_file).read())
+    coco["images"] = coco["images"][:8]
+    kept = {image["id"] for image in coco["images"]}
+    coco["annotations"] = [a for a in coco["annotations"] if a["image_id"] in kept]
+    json_file = tmp_path / "my_shapes.json"
+    json_file.write_text(json.dumps(coco))
     log = _run(
         "train_net.py",
         "--config-file",
         DEMO_CONFIG,
         "--dataset",
         "my_shapes",
-        meta.json_file,
+        json_file,
         meta.image_root,
         *SMALL,
         "DATASETS.TRAIN",
@@ -275,10 +282,10 @@ def test_train_on_a_coco_json_given_on_the_command_line(tmp_path):
         "SOLVER.MAX_ITER",
         "2",
         "OUTPUT_DIR",
-        str(tmp_path),
+        str(tmp_path / "out"),
     )
-    assert "Registered dataset 'my_shapes': 60 images, 3 categories" in log
-    report = json.loads((tmp_path / "eval_report.json").read_text())
+    assert "Registered dataset 'my_shapes': 8 images, 3 categories" in log
+    report = json.loads((tmp_path / "out" / "eval_report.json").read_text())
     assert {"bbox", "segm", "keypoints"} <= set(report)
 
 
