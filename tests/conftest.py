@@ -1,3 +1,4 @@
+import logging
 import os
 import tempfile
 
@@ -21,6 +22,15 @@ def pytest_configure(config):
         threads = max(1, (os.cpu_count() or 1) // int(workers))
         os.environ.setdefault("OMP_NUM_THREADS", str(threads))
         torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
+
+@pytest.fixture(autouse=True)
+def logs_reach_caplog(monkeypatch):
+    """detectron2's ``setup_logger``, which a tool run in-process calls, stops these loggers'
+    propagation; ``caplog`` reads the root logger. So that a test does not depend on which tests
+    ran before it in its process, they propagate during every test."""
+    for name in ("detectron2", "fvcore", "nl_detectron"):
+        monkeypatch.setattr(logging.getLogger(name), "propagate", True)
 
 
 def shared_folder(tmp_path_factory, name):
