@@ -24,6 +24,14 @@ def pytest_configure(config):
         torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
+def pytest_collection_modifyitems(config, items):
+    """The files with end-to-end tests (marked slow) first, each file's tests kept together and
+    in order: under xdist's ``--dist loadfile`` a long file that started last would finish
+    alone while the other worker idles."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
+
+
 @pytest.fixture(autouse=True)
 def logs_reach_caplog(monkeypatch):
     """detectron2's ``setup_logger``, which a tool run in-process calls, stops these loggers'

@@ -38,6 +38,12 @@ SMALL = [
     # 32 RoIs per image in training instead of 512: C4's res5 head runs on every one.
     "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE",
     32,
+    # At test time 100 proposals instead of 1,000 and 10 detections instead of 100: the box,
+    # mask and keypoint heads run on every one (the keypoint head's 8 convs of 512 channels).
+    "MODEL.RPN.POST_NMS_TOPK_TEST",
+    100,
+    "TEST.DETECTIONS_PER_IMAGE",
+    10,
 ]
 # NL config -> (its baseline twin, output fields compared)
 FAMILIES = {
