@@ -157,10 +157,6 @@ def _table_rows(text, header_start):
     return rows
 
 
-def _leading_number(cell):
-    return float(re.match(r"[\d.]+", cell).group())
-
-
 def test_a_blocks_cost_is_quoted_as_its_one_measured_source_says():
     """The params and GMACs of one block at res4 of 800x1216 have one source, the cost table of
     docs/family.md (benchmarks/bench_family.py's output); the "which block" tables of family.md

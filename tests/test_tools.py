@@ -254,7 +254,8 @@ def test_train_on_a_coco_json_given_on_the_command_line(tmp_path):
     DatasetCatalog.get("nl_demo_shapes_val")  # generated on first use
     meta = MetadataCatalog.get("nl_demo_shapes_val")
     # A user's COCO JSON: the first 8 of the demo's validation images, with their keypoints.
-    coco = json.loads(open(meta.json_file).read())
+    with open(meta.json_file) as f:
+        coco = json.load(f)
     coco["images"] = coco["images"][:8]
     kept = {image["id"] for image in coco["images"]}
     coco["annotations"] = [a for a in coco["annotations"] if a["image_id"] in kept]
