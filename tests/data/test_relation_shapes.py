@@ -2,6 +2,7 @@ import json
 
 import cv2
 import numpy as np
+import pytest
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
@@ -9,9 +10,9 @@ from nl_detectron.data.relation_shapes import (
     CLASSES,
     CUE_COLORS,
     CUE_WIDTH,
+    FAR,
     IMAGE_HEIGHT,
-    IMAGE_WIDTH,
-    MIN_DISTANCE,
+    NEAR,
     RELATION_DATASETS,
     SPLITS,
     generate_relation_split,
@@ -33,8 +34,9 @@ def test_generation_is_deterministic_and_cached(tmp_path):
     check_split_deterministic_and_cached(generate_relation_split, tmp_path, "val", SPLITS["val"][0])
 
 
-def test_every_label_is_the_colour_of_a_cue_half_the_image_away(tmp_path):
-    with open(generate_relation_split(str(tmp_path), "val")) as f:
+@pytest.mark.parametrize("layout", [NEAR, FAR], ids=["near", "far"])
+def test_every_label_is_the_colour_of_a_cue_far_from_the_object(tmp_path, layout):
+    with open(generate_relation_split(str(tmp_path), "val", layout=layout)) as f:
         coco = json.load(f)
     assert [c["name"] for c in coco["categories"]] == list(CLASSES)
     by_image = {}
@@ -44,15 +46,15 @@ def test_every_label_is_the_colour_of_a_cue_half_the_image_away(tmp_path):
     labels = []
     for image_id, annotations in by_image.items():
         image = cv2.imread(str(tmp_path / "val" / f"{image_id:04d}.png"))
-        assert image.shape == (IMAGE_HEIGHT, IMAGE_WIDTH, 3)
+        assert image.shape == (IMAGE_HEIGHT, layout.width, 3)
         side, cue_class = _cue_side(image)
-        cue_column = CUE_WIDTH - 1 if side == "left" else IMAGE_WIDTH - CUE_WIDTH
+        cue_column = CUE_WIDTH - 1 if side == "left" else layout.width - CUE_WIDTH
         for ann in annotations:
             x, y, w, h = ann["bbox"]
             assert ann["category_id"] == cue_class + 1
-            # drawn around a centre MIN_DISTANCE or more from the cue; a rotated triangle's box
+            # drawn around a centre min_distance or more from the cue; a rotated triangle's box
             # centre lies up to about a seventh of its size off that centre
-            assert abs(x + w / 2 - cue_column) >= MIN_DISTANCE - 0.3 * w
+            assert abs(x + w / 2 - cue_column) >= layout.min_distance - 0.3 * w
             # the object is grey: its look does not tell its label
             centre = image[int(y + h / 2), int(x + w / 2)].astype(int)
             assert centre.max() - centre.min() <= 2
@@ -80,3 +82,4 @@ def test_registered_splits_are_evaluated_for_the_relation():
         meta = MetadataCatalog.get(name)
         assert meta.thing_classes == list(CLASSES) and meta.evaluate_relation
     assert len(DatasetCatalog.get("nl_relation_shapes_val")) == SPLITS["val"][0]
+    assert len(RELATION_DATASETS) == 8
