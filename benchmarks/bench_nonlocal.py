@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """
 Time and peak memory of one NonLocalBlock2d (batch 2, subsampling on), ours ("bounded") against the
-naive formula, for each mode x feature map x (forward, forward+backward), in one run:
+naive formula, for each mode x feature map x (forward, forward+backward), paired:
 
     python benchmarks/bench_nonlocal.py                       # everything, on CPU
     python benchmarks/bench_nonlocal.py --device cuda         # on a GPU
@@ -12,20 +12,22 @@ naive formula, for each mode x feature map x (forward, forward+backward), in one
 both implementations share; ``--scope op`` measures only what they differ in: y = f(theta, phi) g
 on given theta, phi and g of the block's shapes.
 
-Each cell runs in a fresh process, so that its peak memory is its own: on CPU the growth of the
-process's peak resident memory over the first run, on CUDA the peak of allocated memory. Times are
-medians of --repeats runs after that first one. A naive cell whose N x N matrices cannot fit in
-memory is not run; its estimated need is printed instead.
+Each cell (mode x map x pass) runs in a fresh process holding both implementations with the same
+weights, timed alternately (``measure.paired_ratio``): its speed-up is the median of the per-pair
+ratios naive / ours with a 95% interval, and "tie" where that interval holds 1. Peak memory is
+exact: the peak of live tensor bytes (CPU, ``measure.peak_live_bytes``) or of allocated bytes
+(CUDA) during one pass. A naive cell whose N x N matrices cannot fit in memory is not run; its
+estimated need is printed instead.
 """
 
 import argparse
 import json
 import os
 import platform
-import resource
-import statistics
 import subprocess
 import sys
+
+from measure import verdict  # benchmarks/, the script's folder
 
 FEATURE_MAPS = {  # name: (channels, height, width) at an 800 x 1216 input
     "res5": (2048, 25, 38),
@@ -59,85 +61,66 @@ def available_bytes(device):
     return int(info["MemAvailable"].split()[0]) * 1024
 
 
-def measure(step, device, repeats):
-    """
-    Run ``step`` once, then ``repeats`` times. Returns: the first run's seconds, the peak memory
-    it added in bytes (CPU: the growth of the process's peak resident memory; CUDA: the peak of
-    allocated memory), and the later runs' seconds.
-    """
-    import torch
-    from measure import seconds
-
-    if device == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        before = torch.cuda.memory_allocated()
-    else:
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    first = seconds(step, device)
-    if device == "cuda":
-        peak = torch.cuda.max_memory_allocated() - before
-    else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
-    times = [seconds(step, device) for _ in range(repeats)]
-    return first, peak, times
-
-
-def run_cell(mode, impl, feature_map, pass_, device, repeats, scope):
+def run_cell(mode, feature_map, pass_, device, pairs, scope, naive_fits):
     """Runs in the child process; returns the cell's measurements."""
     import torch
+    from measure import paired_ratio, peak_memory, timed
 
     from nl_detectron.layers import NonLocalBlock2d, nonlocal_bounded, nonlocal_naive
     from nl_detectron.layers.nonlocal_ops import fused_backends_accepting, softmax_backend
 
     torch.manual_seed(0)
     c, h, w = FEATURE_MAPS[feature_map]
-    block = NonLocalBlock2d(c, mode=mode, sub_sample=True, impl=impl).to(device)
+    blocks = {impl: NonLocalBlock2d(c, mode=mode, sub_sample=True, impl=impl) for impl in IMPLS}
+    blocks["naive"].load_state_dict(blocks["bounded"].state_dict())
     backward = pass_ == "forward_backward"
     if scope == "op":
-        # Drawn directly at the block's shapes: computing them with the block would raise the
-        # process's peak memory above what the operation alone needs, hiding it.
-        embed_channels = c if mode == "gaussian" else block.inter_channels
+        # Drawn directly at the block's shapes: the operation's own memory, nothing before it.
+        embed_channels = c if mode == "gaussian" else blocks["bounded"].inter_channels
         queries, keys = h * w, (h // 2) * (w // 2)
         embedded = [
             torch.randn(BATCH, n, d, device=device, requires_grad=backward)
             for n, d in (
                 (queries, embed_channels),
                 (keys, embed_channels),
-                (keys, block.inter_channels),
+                (keys, blocks["bounded"].inter_channels),
             )
         ]
-        op = nonlocal_bounded if impl == "bounded" else nonlocal_naive
-
-        def forward():
-            return op(*embedded, mode, concat_weight=block._concat_weight(), scale=block.scale)
+        ops = {"bounded": nonlocal_bounded, "naive": nonlocal_naive}
+        concat_weight, scale = blocks["bounded"]._concat_weight(), blocks["bounded"].scale
+        forwards = {
+            impl: lambda op=op: op(*embedded, mode, concat_weight=concat_weight, scale=scale)
+            for impl, op in ops.items()
+        }
     else:
         x = torch.randn(BATCH, c, h, w, device=device, requires_grad=backward)
+        blocks = {impl: block.to(device) for impl, block in blocks.items()}
+        forwards = {impl: lambda b=blocks[impl]: b(x) for impl in IMPLS}
 
-        def forward():
-            return block(x)
+    def step(impl):
+        def run():
+            with torch.set_grad_enabled(backward):
+                z = forwards[impl]()
+                if backward:
+                    z.sum().backward()
 
-    def step():
-        with torch.set_grad_enabled(backward):
-            z = forward()
-            if backward:
-                z.sum().backward()
-        if device == "cuda":
-            torch.cuda.synchronize()
+        return run
 
-    first, peak, times = measure(step, device, repeats)
+    impls = IMPLS if naive_fits else ("bounded",)
+    cell = {f"{impl}_peak_bytes": peak_memory(step(impl), device) for impl in impls}
+    if naive_fits:
+        cell.update(paired_ratio(step("bounded"), step("naive"), device, pairs=pairs))
+    else:
+        cell["a_s"] = timed(step("bounded"), device, repeats=pairs)
     served = None
-    if impl == "bounded" and mode in ("embedded_gaussian", "gaussian"):
+    if mode in ("embedded_gaussian", "gaussian"):
         with torch.set_grad_enabled(backward):
-            q, k, v = embedded if scope == "op" else block.embed(x)
+            q, k, v = embedded if scope == "op" else blocks["bounded"].embed(x)
         served = softmax_backend(q, k, v)
         if device == "cuda":
             served += f" (accepted: {fused_backends_accepting(q, k, v)})"
-    return {
-        "time_s": statistics.median(times) if times else first,
-        "peak_bytes": peak,
-        "softmax_path": served,
-    }
+    cell["softmax_path"] = served
+    return cell
 
 
 def device_description(device):
@@ -153,20 +136,27 @@ def device_description(device):
     return f"{model}, {torch.get_num_threads()} threads, torch {torch.__version__}"
 
 
-def fmt_time(cell):
-    return "-" if "skipped" in cell else f"{cell['time_s'] * 1000:,.0f}"
+def mib(n):
+    return f"{n / 2**20:,.0f}"
 
 
-def fmt_mem(cell):
-    if "skipped" in cell:
-        return f"needs ~{cell['skipped'] / 2**30:,.0f} GiB"
-    return f"{cell['peak_bytes'] / 2**20:,.0f}"
-
-
-def ratio(a, b, key):
-    if "skipped" in a or "skipped" in b or not a[key]:
-        return "-"
-    return f"{b[key] / a[key]:.1f}x"
+def row(feature_map, mode, pass_, cell, need):
+    """One table row: ours, naive (or its estimated need), the paired speed-up, exact memory."""
+    c, h, w = FEATURE_MAPS[feature_map]
+    ours_ms, ours_mib = f"{cell['a_s'] * 1e3:,.0f}", mib(cell["bounded_peak_bytes"])
+    if "b_s" not in cell:
+        naive = f"- | - | - | {ours_mib} | needs ~{need / 2**30:,.0f} GiB | -"
+    else:
+        speed_up = f"{cell['ratio']:.2f}x [{cell['low']:.2f}, {cell['high']:.2f}]"
+        memory = cell["naive_peak_bytes"] / cell["bounded_peak_bytes"]
+        naive = (
+            f"{cell['b_s'] * 1e3:,.0f} | {speed_up} | {verdict(cell['low'], cell['high'])} | "
+            f"{ours_mib} | {mib(cell['naive_peak_bytes'])} | {memory:.2f}x"
+        )
+    return (
+        f"| {feature_map} ({c}, {h}x{w}) | {mode} | {pass_} | {ours_ms} | {naive} | "
+        f"{cell.get('softmax_path') or '-'} |"
+    )
 
 
 def main():
@@ -175,84 +165,51 @@ def main():
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     parser.add_argument("--maps", nargs="+", default=list(FEATURE_MAPS), choices=FEATURE_MAPS)
     parser.add_argument("--passes", nargs="+", default=list(PASSES), choices=PASSES)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--pairs", type=int, default=10, help="timed pairs per cell (>= 6)")
     parser.add_argument("--scope", default="block", choices=["block", "op"])
     parser.add_argument("--json", help="also write the raw measurements to this file")
     parser.add_argument("--cell", nargs=4, help=argparse.SUPPRESS)  # child process
     args = parser.parse_args()
 
     if args.cell:
-        print(json.dumps(run_cell(*args.cell, args.device, args.repeats, args.scope)))
+        mode, feature_map, pass_, fits = args.cell
+        cell = run_cell(mode, feature_map, pass_, args.device, args.pairs, args.scope, fits == "1")
+        print(json.dumps(cell))
         return
 
     results = {}
     for feature_map in args.maps:
         for mode in args.modes:
             for pass_ in args.passes:
-                for impl in IMPLS:
-                    need = naive_bytes(mode, feature_map, pass_)
-                    if impl == "naive" and need > 0.85 * available_bytes(args.device):
-                        cell = {"skipped": need}
-                    else:
-                        out = subprocess.run(
-                            [
-                                sys.executable,
-                                __file__,
-                                "--device",
-                                args.device,
-                                "--repeats",
-                                str(args.repeats),
-                                "--scope",
-                                args.scope,
-                                "--cell",
-                                mode,
-                                impl,
-                                feature_map,
-                                pass_,
-                            ],
-                            capture_output=True,
-                            text=True,
-                        )
-                        if out.returncode != 0:
-                            sys.exit(
-                                f"cell {mode} {impl} {feature_map} {pass_} failed:\n"
-                                + out.stderr[-3000:]
-                            )
-                        cell = json.loads(out.stdout.strip().splitlines()[-1])
-                    results[(feature_map, mode, pass_, impl)] = cell
-                    print(
-                        f"# {feature_map} {mode} {pass_} {impl}: {cell}",
-                        file=sys.stderr,
-                        flush=True,
-                    )
+                need = naive_bytes(mode, feature_map, pass_)
+                fits = need <= 0.85 * available_bytes(args.device)
+                command = [sys.executable, __file__, "--device", args.device, "--scope"]
+                command += [args.scope, "--pairs", str(args.pairs)]
+                command += ["--cell", mode, feature_map, pass_, str(int(fits))]
+                out = subprocess.run(command, capture_output=True, text=True)
+                if out.returncode != 0:
+                    sys.exit(f"cell {mode} {feature_map} {pass_} failed:\n" + out.stderr[-3000:])
+                cell = json.loads(out.stdout.strip().splitlines()[-1])
+                results[(feature_map, mode, pass_)] = (cell, need)
+                print(f"# {feature_map} {mode} {pass_}: {cell}", file=sys.stderr, flush=True)
 
     what = "NonLocalBlock2d" if args.scope == "block" else "The pairwise operation alone"
     print(
-        f"{what}, batch {BATCH}, sub_sample=True, float32. Device: "
+        f"{what}, batch {BATCH}, sub_sample=True, float32, {args.pairs} pairs per cell. Device: "
         f"{device_description(args.device)}"
     )
     print(f"Command: python benchmarks/bench_nonlocal.py {' '.join(sys.argv[1:])}".rstrip())
     print()
     print(
-        "| map (C, HxW) | mode | pass | ours ms | naive ms | speed-up | ours MiB | naive MiB "
-        "| memory ratio | softmax path |"
+        "| map (C, HxW) | mode | pass | ours ms | naive ms | speed-up (naive / ours), 95% CI "
+        "| verdict | ours MiB | naive MiB | memory ratio (naive / ours) | softmax path |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for feature_map in args.maps:
-        c, h, w = FEATURE_MAPS[feature_map]
-        for mode in args.modes:
-            for pass_ in args.passes:
-                ours = results[(feature_map, mode, pass_, "bounded")]
-                naive = results[(feature_map, mode, pass_, "naive")]
-                print(
-                    f"| {feature_map} ({c}, {h}x{w}) | {mode} | {pass_} | {fmt_time(ours)} | "
-                    f"{fmt_time(naive)} | {ratio(ours, naive, 'time_s')} | {fmt_mem(ours)} | "
-                    f"{fmt_mem(naive)} | {ratio(ours, naive, 'peak_bytes')} | "
-                    f"{ours.get('softmax_path') or '-'} |"
-                )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for (feature_map, mode, pass_), (cell, need) in results.items():
+        print(row(feature_map, mode, pass_, cell, need))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({" ".join(k): v for k, v in results.items()}, f, indent=1)
+            json.dump({" ".join(k): v[0] for k, v in results.items()}, f, indent=1)
 
 
 if __name__ == "__main__":

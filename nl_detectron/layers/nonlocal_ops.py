@@ -156,7 +156,11 @@ def softmax_backend(q, k, v):
     ``sdp_utils``, and for the CPU measured with torch 2.11; ``tests/layers`` pins it):
 
     - CPU: the flash kernel, for float32, float64, bfloat16 and float16, any D, with or without
-      grad and autocast; it only needs q, k and v of one width, which the padding gives.
+      grad and autocast; it only needs q, k and v of one width, which the padding gives. But where
+      q is wider than v (the Gaussian mode: D = C against C/2) and the (N, L, S) weights fit
+      ``CHUNK_ELEMENTS``, "chunked", which then computes them in full, as the naive formula does:
+      padding v to q's width costs the flash kernel more time and memory than the weights
+      themselves (measured with ``benchmarks/bench_nonlocal.py``, docs/benchmarks.md).
     - CUDA: flash for float16 / bfloat16 with D <= 256 and D % 8 == 0 on compute capability 8.x
       and 9.x; otherwise the memory-efficient kernel, which has no upper bound on D, for float32,
       or float16 / bfloat16 (bfloat16 from capability 8.0), with D % 8 == 0. So head width 512
@@ -170,7 +174,9 @@ def softmax_backend(q, k, v):
     if q.device.type == "cuda" and torch.is_autocast_enabled("cuda"):
         dtype = torch.get_autocast_dtype("cuda")
     if q.device.type == "cpu":
-        return "flash"
+        padded = q.shape[-1] > v.shape[-1]
+        fits = q.shape[0] * q.shape[1] * k.shape[1] <= CHUNK_ELEMENTS
+        return "chunked" if padded and fits else "flash"
     if q.device.type != "cuda" or width % 8 != 0:
         return "chunked"
     major, _ = torch.cuda.get_device_capability(q.device)
