@@ -1,27 +1,37 @@
 #!/usr/bin/env python
 """
 The cost of each block of the non-local family at res4 of an 800 x 1216 image (1024 channels, a
-50 x 76 map, batch 1): parameters, multiply-adds (fvcore, SDPA counted), forward time and peak
-memory, forward and forward + backward:
+50 x 76 map, batch 1): parameters, multiply-adds (fvcore, SDPA counted), forward time paired
+against the R50-FPN baseline backbone's forward on the whole image, exact peak memory, forward
+and forward + backward; with ``--compiled``, each block compiled (``torch.compile``, inductor)
+paired against itself in eager mode:
 
     python benchmarks/bench_family.py
-    python benchmarks/bench_family.py --device cuda --repeats 10
+    python benchmarks/bench_family.py --compiled
+    python benchmarks/bench_family.py --device cuda --pairs 30
 
-Each block runs in a fresh process, so that its peak memory is its own: on CPU the growth of the
-process's peak resident memory over the first run, on CUDA the peak of allocated memory. Times are
-medians of --repeats runs after that first one. The blocks are those of MODEL.NONLOCAL.BLOCK with
-its defaults (NL and DNL: subsampling, GN; GC: r16, and r4).
+Times are medians; ratios are medians of per-pair ratios with their 95% interval
+(``measure.paired_ratio``). Memory is the peak of the bytes a pass's tensors hold at once
+(``measure.peak_memory``). The blocks are those of MODEL.NONLOCAL.BLOCK with its defaults (NL and
+DNL: subsampling, GN; GC: r16, and r4).
 """
 
 import argparse
-import json
-import statistics
-import subprocess
+import os
 import sys
 
-from bench_nonlocal import measure  # benchmarks/, the script's folder
+import torch
+from measure import RANDOM_WEIGHT_OPTS, paired_ratio, peak_memory, timed
 
+from detectron2.modeling import build_backbone
+
+from nl_detectron.analysis import flop_count, num_parameters
+from nl_detectron.config import load_config
+from nl_detectron.layers import build_block
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHANNELS, HEIGHT, WIDTH = 1024, 50, 76
+IMAGE = (800, 1216)
 BLOCKS = {  # name: build_block arguments
     "NL": {"block": "nonlocal"},
     "SNL": {"block": "simplified"},
@@ -29,64 +39,92 @@ BLOCKS = {  # name: build_block arguments
     "GC r4": {"block": "gc", "gc_ratio": 4},
     "DNL": {"block": "disentangled"},
 }
-PASSES = ("forward", "forward_backward")
 
 
-def run_cell(name, pass_, device, repeats):
-    """Runs in the child process; returns the cell's measurements."""
-    import torch
+def passes(block, x):
+    """The block's forward (no grad) and forward + backward, as callables."""
 
-    from nl_detectron.analysis import flop_count, num_parameters
-    from nl_detectron.layers import build_block
+    def forward():
+        with torch.no_grad():
+            block(x)
 
-    torch.manual_seed(0)
-    block = build_block(CHANNELS, **BLOCKS[name]).to(device)
-    backward = pass_ == "forward_backward"
-    x = torch.randn(1, CHANNELS, HEIGHT, WIDTH, device=device, requires_grad=backward)
+    def forward_backward():
+        block(x).sum().backward()
 
-    def step():
-        with torch.set_grad_enabled(backward):
-            z = block(x)
-            if backward:
-                z.sum().backward()
-        if device == "cuda":
-            torch.cuda.synchronize()
+    return forward, forward_backward
 
-    _, peak, times = measure(step, device, repeats)
-    with torch.no_grad():
-        macs = flop_count(block.eval(), (x.detach(),)).unsupported_ops_warnings(False)
-        macs = macs.uncalled_modules_warnings(False).total()
-    return {
-        "params": num_parameters(block),
-        "gmacs": macs / 1e9,
-        "time_ms": statistics.median(times) * 1e3,
-        "peak_mib": peak / 2**20,
-    }
+
+def ratio_cell(r):
+    return f"{r['ratio']:.3f} [{r['low']:.3f}, {r['high']:.3f}]"
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--cell", nargs=2, help=argparse.SUPPRESS)  # child process
+    parser.add_argument("--pairs", type=int, default=10, help="timed pairs per ratio (>= 6)")
+    parser.add_argument("--compiled", action="store_true", help="compiled against eager")
     args = parser.parse_args()
-    if args.cell:
-        print(json.dumps(run_cell(*args.cell, args.device, args.repeats)))
-        return
-    print(f"{CHANNELS} x {HEIGHT} x {WIDTH} (res4 of 800 x 1216), batch 1, {args.device}\n")
-    print("| block | params (M) | GMACs | forward ms | forward MiB | fwd+bwd ms | fwd+bwd MiB |")
-    print("|---|---|---|---|---|---|---|")
-    for name in BLOCKS:
-        cells = {}
-        for pass_ in PASSES:
-            command = [sys.executable, __file__, "--cell", name, pass_, "--device", args.device]
-            command += ["--repeats", str(args.repeats)]
-            out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-            cells[pass_] = json.loads(out.strip().splitlines()[-1])
-        f, b = cells["forward"], cells["forward_backward"]
+    device = args.device
+
+    torch.manual_seed(0)
+    cfg = load_config(
+        os.path.join(REPO_ROOT, "configs", "mask_rcnn_R50.yaml"),
+        ["MODEL.DEVICE", device, *RANDOM_WEIGHT_OPTS],
+    )
+    backbone = build_backbone(cfg).to(device).eval()
+    image = torch.randn(1, 3, *IMAGE, device=device)
+
+    def backbone_forward():
+        with torch.no_grad():
+            backbone(image)
+
+    x = torch.randn(1, CHANNELS, HEIGHT, WIDTH, device=device, requires_grad=True)
+    print(
+        f"{CHANNELS} x {HEIGHT} x {WIDTH} (res4 of {IMAGE[0]} x {IMAGE[1]}), batch 1, "
+        f"{args.pairs} pairs per ratio. Device: {device}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads"
+    )
+    print(f"Command: python benchmarks/bench_family.py {' '.join(sys.argv[1:])}".rstrip())
+    print()
+    if args.compiled:
+        print("| block | compiled / eager forward, 95% CI | compiled / eager fwd+bwd, 95% CI |")
+        print("|---|---|---|")
+    else:
         print(
-            f"| {name} | {f['params'] / 1e6:.3f} | {f['gmacs']:.3f} | {f['time_ms']:.1f} | "
-            f"{f['peak_mib']:.0f} | {b['time_ms']:.1f} | {b['peak_mib']:.0f} |"
+            "| block | params (M) | GMACs | forward ms | forward / baseline backbone, 95% CI "
+            "| forward MiB | fwd+bwd ms | fwd+bwd MiB |"
+        )
+        print("|---|---|---|---|---|---|---|---|")
+    for name, settings in BLOCKS.items():
+        torch.manual_seed(0)
+        block = build_block(CHANNELS, **settings).to(device)
+        forward, forward_backward = passes(block, x)
+        if args.compiled:
+            compiled = passes(torch.compile(block), x)
+            cells = [
+                paired_ratio(eager, fast, device, pairs=args.pairs, warmup=2)
+                for eager, fast in zip((forward, forward_backward), compiled)
+            ]
+            print(f"| {name} | {ratio_cell(cells[0])} | {ratio_cell(cells[1])} |")
+            continue
+        against = paired_ratio(backbone_forward, forward, device, pairs=args.pairs)
+        with torch.no_grad():
+            macs = flop_count(block.eval(), (x.detach(),)).unsupported_ops_warnings(False)
+            macs = macs.uncalled_modules_warnings(False).total()
+        block.train()
+        print(
+            f"| {name} | {num_parameters(block) / 1e6:.3f} | {macs / 1e9:.3f} | "
+            f"{against['b_s'] * 1e3:.1f} | {ratio_cell(against)} | "
+            f"{peak_memory(forward, device) / 2**20:.0f} | "
+            f"{timed(forward_backward, device, args.pairs) * 1e3:.1f} | "
+            f"{peak_memory(forward_backward, device) / 2**20:.0f} |"
+        )
+    if not args.compiled:
+        print()
+        print(
+            f"The R50-FPN baseline backbone's forward on the {IMAGE[0]} x {IMAGE[1]} image: "
+            f"{against['a_s']:.3f} s (median of the last block's pairs), "
+            f"{peak_memory(backbone_forward, device) / 2**20:.0f} MiB at its peak."
         )
 
 

@@ -95,6 +95,14 @@ def paired_ratio(fn_a, fn_b, device, pairs=15, warmup=1):
     }
 
 
+def gemm_flops_per_second(device, n=4096, repeats=5):
+    """This device's float32 matrix-multiply throughput at the current threads: 2 n^3 over the
+    median time of an (n, n) @ (n, n) product; the limit a convolution network's FLOP rate is set
+    against."""
+    a, b = (torch.randn(n, n, device=device) for _ in range(2))
+    return 2 * n**3 / timed(lambda: a @ b, device, repeats)
+
+
 def verdict(low, high, target=1.0):
     """ "above", "below" or "tie": where an interval [low, high] lies against ``target``."""
     return "above" if low > target else "below" if high < target else "tie"

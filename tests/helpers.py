@@ -245,5 +245,10 @@ def load_script(path):
     name = os.path.splitext(os.path.basename(path))[0]
     spec = importlib.util.spec_from_file_location(name, os.path.join(REPO_ROOT, path))
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    # as when run: the script's folder first on the path, for its imports of its neighbours
+    sys.path.insert(0, os.path.dirname(spec.origin))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.pop(0)
     return module

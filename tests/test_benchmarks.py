@@ -67,3 +67,13 @@ def test_peak_live_bytes_of_a_known_pass(measure):
     x = torch.randn(2, 64, 20, 20)
     readings = {measure.peak_live_bytes(lambda: block(x).sum()) for _ in range(3)}
     assert len(readings) == 1 and readings.pop() > 0
+
+
+def test_limit_benchmark_assigns_each_op_to_one_part_of_the_block():
+    limit = load_script("benchmarks/bench_limit.py")
+    assert limit.part_of("aten::mkldnn_convolution") == limit.part_of("aten::_slow_conv2d_forward")
+    assert limit.part_of("aten::_slow_conv2d_forward").startswith("1x1 convs")
+    flash = "aten::_scaled_dot_product_flash_attention_for_cpu"
+    assert limit.part_of(flash) == "pairwise operation"
+    assert limit.part_of("aten::max_pool2d_with_indices") == "max pooling"
+    assert limit.part_of("aten::native_group_norm") == limit.REST
