@@ -7,7 +7,7 @@ and forward + backward; with ``--compiled``, each block compiled (``torch.compil
 paired against itself in eager mode:
 
     python benchmarks/bench_family.py
-    python benchmarks/bench_family.py --compiled
+    python benchmarks/bench_family.py --compiled --blocks NL SNL
     python benchmarks/bench_family.py --device cuda --pairs 30
 
 Times are medians; ratios are medians of per-pair ratios with their 95% interval
@@ -63,6 +63,7 @@ def main():
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--pairs", type=int, default=10, help="timed pairs per ratio (>= 6)")
     parser.add_argument("--compiled", action="store_true", help="compiled against eager")
+    parser.add_argument("--blocks", nargs="+", default=list(BLOCKS), choices=BLOCKS)
     args = parser.parse_args()
     device = args.device
 
@@ -95,9 +96,9 @@ def main():
             "| forward MiB | fwd+bwd ms | fwd+bwd MiB |"
         )
         print("|---|---|---|---|---|---|---|---|")
-    for name, settings in BLOCKS.items():
+    for name in args.blocks:
         torch.manual_seed(0)
-        block = build_block(CHANNELS, **settings).to(device)
+        block = build_block(CHANNELS, **BLOCKS[name]).to(device)
         forward, forward_backward = passes(block, x)
         if args.compiled:
             compiled = passes(torch.compile(block), x)
