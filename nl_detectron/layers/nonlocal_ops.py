@@ -27,6 +27,9 @@ from .settings import SOFTMAX_MODES, check_setting
 SOFTMAX_IMPLS = ("auto", "sdpa", "chunked")
 # Elements of the (chunk, S) weight matrix the chunked path holds at once: 2**24 is 64 MiB fp32.
 CHUNK_ELEMENTS = 1 << 24
+# The most (N, L, S) weights the Gaussian mode keeps whole on CPU when a gradient is wanted
+# (``softmax_backend``): 2**27 is 512 MiB fp32, res3 of an 800 x 1216 image at batch 2.
+DENSE_GRAD_ELEMENTS = 1 << 27
 
 
 def _concat_terms(theta, phi, concat_weight):
@@ -135,6 +138,8 @@ def softmax_attention(q, k, v, *, scale=1.0, impl="auto"):
     backend = softmax_backend(q, k, v) if impl == "auto" else None
     if impl == "chunked" or backend == "chunked":
         return _chunked_attention(q, k, v, scale)
+    if backend == "dense":
+        return _dense_attention(q, k, v, scale)
     # Fused kernels want q, k and v of one width; zero channels change no dot product and give
     # zero outputs, so padding to the larger width and slicing back is exact.
     q4, k4, v4 = (t.unsqueeze(1).contiguous() for t in _same_width(q, k, v))
@@ -150,17 +155,19 @@ def softmax_backend(q, k, v):
     """
     Which path ``softmax_attention(impl="auto")`` takes for these inputs, decided from what they
     are (device, dtype, head width) and never by trying: "flash", "efficient" (SDPA's fused
-    kernels, which keep no weights) or "chunked" (``_chunked_attention``).
+    kernels, which keep no weights), "chunked" (``_chunked_attention``) or "dense" (the weights in
+    full).
 
     The rule, for inputs padded to one width D = max(q's, v's) (read off PyTorch's
     ``sdp_utils``, and for the CPU measured with torch 2.11; ``tests/layers`` pins it):
 
     - CPU: the flash kernel, for float32, float64, bfloat16 and float16, any D, with or without
-      grad and autocast; it only needs q, k and v of one width, which the padding gives. But where
-      q is wider than v (the Gaussian mode: D = C against C/2) and the (N, L, S) weights fit
-      ``CHUNK_ELEMENTS``, "chunked", which then computes them in full, as the naive formula does:
-      padding v to q's width costs the flash kernel more time and memory than the weights
-      themselves (measured with ``benchmarks/bench_nonlocal.py``, docs/benchmarks.md).
+      grad and autocast; it only needs q, k and v of one width, which the padding gives. Where
+      the naive formula was measured faster (docs/benchmarks.md), the weights are computed in
+      full as it does: "chunked" (whole within ``CHUNK_ELEMENTS``) when a gradient is wanted or q
+      is wider than v (the Gaussian mode: D = C against C/2, v padded) and they fit
+      ``CHUNK_ELEMENTS`` (the flash backward was 0.91x naive at res5 and res4); "dense" when both
+      hold and they fit ``DENSE_GRAD_ELEMENTS`` (the Gaussian flash backward was 0.85x at res3).
     - CUDA: flash for float16 / bfloat16 with D <= 256 and D % 8 == 0 on compute capability 8.x
       and 9.x; otherwise the memory-efficient kernel, which has no upper bound on D, for float32,
       or float16 / bfloat16 (bfloat16 from capability 8.0), with D % 8 == 0. So head width 512
@@ -174,9 +181,14 @@ def softmax_backend(q, k, v):
     if q.device.type == "cuda" and torch.is_autocast_enabled("cuda"):
         dtype = torch.get_autocast_dtype("cuda")
     if q.device.type == "cpu":
+        weights = q.shape[0] * q.shape[1] * k.shape[1]
         padded = q.shape[-1] > v.shape[-1]
-        fits = q.shape[0] * q.shape[1] * k.shape[1] <= CHUNK_ELEMENTS
-        return "chunked" if padded and fits else "flash"
+        grad = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v))
+        if (padded or grad) and weights <= CHUNK_ELEMENTS:
+            return "chunked"
+        if padded and grad and weights <= DENSE_GRAD_ELEMENTS:
+            return "dense"
+        return "flash"
     if q.device.type != "cuda" or width % 8 != 0:
         return "chunked"
     major, _ = torch.cuda.get_device_capability(q.device)
