@@ -17,19 +17,16 @@ DNL: subsampling, GN; GC: r16, and r4).
 """
 
 import argparse
-import os
 import sys
 
 import torch
-from measure import RANDOM_WEIGHT_OPTS, paired_ratio, peak_memory, timed
+from measure import paired_ratio, peak_memory, random_weight_config, timed
 
 from detectron2.modeling import build_backbone
 
 from nl_detectron.analysis import flop_count, num_parameters
-from nl_detectron.config import load_config
 from nl_detectron.layers import build_block
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHANNELS, HEIGHT, WIDTH = 1024, 50, 76
 IMAGE = (800, 1216)
 BLOCKS = {  # name: build_block arguments
@@ -68,11 +65,7 @@ def main():
     device = args.device
 
     torch.manual_seed(0)
-    cfg = load_config(
-        os.path.join(REPO_ROOT, "configs", "mask_rcnn_R50.yaml"),
-        ["MODEL.DEVICE", device, *RANDOM_WEIGHT_OPTS],
-    )
-    backbone = build_backbone(cfg).to(device).eval()
+    backbone = build_backbone(random_weight_config("mask_rcnn_R50.yaml", device)).to(device).eval()
     image = torch.randn(1, 3, *IMAGE, device=device)
 
     def backbone_forward():
@@ -110,8 +103,7 @@ def main():
             continue
         against = paired_ratio(backbone_forward, forward, device, pairs=args.pairs)
         with torch.no_grad():
-            macs = flop_count(block.eval(), (x.detach(),)).unsupported_ops_warnings(False)
-            macs = macs.uncalled_modules_warnings(False).total()
+            macs = flop_count(block.eval(), (x.detach(),)).total()
         block.train()
         print(
             f"| {name} | {num_parameters(block) / 1e6:.3f} | {macs / 1e9:.3f} | "

@@ -10,22 +10,19 @@ per part (the profiler's self time of each op, fvcore's multiply-adds of each):
 """
 
 import argparse
-import os
 import sys
 from collections import defaultdict
 
 import torch
 from bench_nonlocal import FEATURE_MAPS  # benchmarks/, the script's folder
-from measure import RANDOM_WEIGHT_OPTS, gemm_flops_per_second, timed
+from measure import gemm_flops_per_second, random_weight_config, timed
 from torch.profiler import ProfilerActivity, profile
 
 from detectron2.modeling import build_backbone
 
 from nl_detectron.analysis import flop_count
-from nl_detectron.config import load_config
 from nl_detectron.layers import NonLocalBlock2d
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The block's parts: a word in the names of the aten ops (profiler) that compute each, and the
 # fvcore operators that count its multiply-adds.
 PARTS = {
@@ -88,8 +85,7 @@ def main():
             c, h, w = FEATURE_MAPS[name]
             block = NonLocalBlock2d(c).eval()
             x = torch.randn(1, c, h, w)
-            counts = flop_count(block, (x,)).unsupported_ops_warnings(False)
-            by_operator = counts.uncalled_modules_warnings(False).by_operator()
+            by_operator = flop_count(block, (x,)).by_operator()
             total = timed(lambda b=block, x=x: b(x), "cpu", args.repeats)
             parts = profile_parts(lambda b=block, x=x: b(x), args.repeats)
             what = f"NL block, {name} ({c}, {h}x{w})"
@@ -100,14 +96,9 @@ def main():
                 # the profiled self times, scaled to the timed total
                 line(what, part, parts[part] / profiled, macs, parts[part] / profiled * total)
 
-        cfg = load_config(
-            os.path.join(REPO_ROOT, "configs", "mask_rcnn_R50.yaml"),
-            ["MODEL.DEVICE", "cpu", *RANDOM_WEIGHT_OPTS],
-        )
-        backbone = build_backbone(cfg).eval()
+        backbone = build_backbone(random_weight_config("mask_rcnn_R50.yaml", "cpu")).eval()
         image = torch.randn(1, 3, 800, 1216)
-        macs = flop_count(backbone, (image,)).unsupported_ops_warnings(False)
-        macs = macs.uncalled_modules_warnings(False).total()
+        macs = flop_count(backbone, (image,)).total()
         line(
             "R50-FPN baseline backbone, 800x1216",
             "whole",

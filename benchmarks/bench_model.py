@@ -15,25 +15,20 @@ share + 1 point; "met" when the 95% interval lies under it, "missed" when above,
 """
 
 import argparse
-import os
 import sys
 
 import torch
-from measure import RANDOM_WEIGHT_OPTS, gemm_flops_per_second, paired_ratio, verdict
+from measure import gemm_flops_per_second, paired_ratio, random_weight_config, verdict
 
 from detectron2.modeling import build_model
 from detectron2.structures import BitMasks, Boxes, Instances
 from detectron2.utils.events import EventStorage
 
 from nl_detectron.analysis import flop_count, num_parameters
-from nl_detectron.config import load_config
-
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def build(config, device):
-    opts = ["MODEL.DEVICE", device, *RANDOM_WEIGHT_OPTS]
-    return build_model(load_config(os.path.join(REPO_ROOT, "configs", config), opts))
+    return build_model(random_weight_config(config, device))
 
 
 def training_inputs(h, w, device):

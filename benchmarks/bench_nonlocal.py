@@ -71,7 +71,9 @@ def run_cell(mode, feature_map, pass_, device, pairs, scope, naive_fits):
 
     torch.manual_seed(0)
     c, h, w = FEATURE_MAPS[feature_map]
-    blocks = {impl: NonLocalBlock2d(c, mode=mode, sub_sample=True, impl=impl) for impl in IMPLS}
+    blocks = {
+        impl: NonLocalBlock2d(c, mode=mode, sub_sample=True, impl=impl).to(device) for impl in IMPLS
+    }
     blocks["naive"].load_state_dict(blocks["bounded"].state_dict())
     backward = pass_ == "forward_backward"
     if scope == "op":
@@ -94,7 +96,6 @@ def run_cell(mode, feature_map, pass_, device, pairs, scope, naive_fits):
         }
     else:
         x = torch.randn(BATCH, c, h, w, device=device, requires_grad=backward)
-        blocks = {impl: block.to(device) for impl, block in blocks.items()}
         forwards = {impl: lambda b=blocks[impl]: b(x) for impl in IMPLS}
 
     leaves = [*blocks["bounded"].parameters(), *blocks["naive"].parameters()]

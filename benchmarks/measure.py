@@ -5,6 +5,7 @@ checkpoint initialises.
 """
 
 import math
+import os
 import statistics
 import time
 
@@ -19,6 +20,14 @@ RANDOM_WEIGHT_OPTS = [
     "MODEL.RESNETS.NORM", "BN",
     "MODEL.PIXEL_STD", "[57.375, 57.12, 58.395]",
 ]  # fmt: skip
+
+
+def random_weight_config(config, device):
+    """``configs/<config>`` on ``device`` with ``RANDOM_WEIGHT_OPTS``."""
+    from nl_detectron.config import load_config
+
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+    return load_config(os.path.join(path, config), ["MODEL.DEVICE", device, *RANDOM_WEIGHT_OPTS])
 
 
 def sync(device):

@@ -9,12 +9,14 @@ import pickle
 import subprocess
 import sys
 
+import numpy as np
 import torch
 
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.modeling import build_model
 
 from nl_detectron.config import load_config
+from nl_detectron.data.relation_shapes import CUE_COLORS, CUE_WIDTH
 from nl_detectron.layers import AttentionBlock
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -227,6 +229,16 @@ def check_split_deterministic_and_cached(generate, tmp_path, split, last_image):
     mtime = os.stat(json_a).st_mtime_ns
     generate(str(tmp_path / "a"), split)
     assert os.stat(json_a).st_mtime_ns == mtime
+
+
+def cue_side(image):
+    """A relational image's (BGR) cue: ("left" or "right", the end whose columns are all one
+    saturated colour; the class of that colour)."""
+    for side, columns in (("left", image[:, :CUE_WIDTH]), ("right", image[:, -CUE_WIDTH:])):
+        colour = columns.reshape(-1, 3)
+        if (colour == colour[0]).all() and colour[0].max() >= 200:
+            return side, int(np.argmax([np.abs(colour[0] - c).sum() < 100 for c in CUE_COLORS]))
+    raise AssertionError("no cue")
 
 
 def perturb(module, std=0.5):

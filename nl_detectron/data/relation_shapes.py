@@ -13,7 +13,7 @@ model that learns the control at a schedule shows that the labels are learnable 
 ``nl_relation_far`` (and its ``_local`` control) is the same task out of a CNN's reach: 512
 pixels wide, every object's centre at least 384 pixels from the cue, farther than anything the
 baseline R18-FPN's heads read can see (its every feature depends on the input within about 260
-pixels), so that the baseline's predictions do not depend on the cue at all
+pixels), so that the class scores the baseline gives an object do not depend on the cue at all
 (``tests/data/test_relation_far.py`` checks it on the model).
 
 Generated deterministically from seeds into ``$DETECTRON2_DATASETS/<name>`` the first time it is

@@ -17,17 +17,7 @@ from nl_detectron.data.relation_shapes import (
     SPLITS,
     generate_relation_split,
 )
-from tests.helpers import check_split_deterministic_and_cached
-
-
-def _cue_side(image):
-    """'left' or 'right': the end whose columns are all one saturated colour, and that colour's
-    class."""
-    for side, columns in (("left", image[:, :CUE_WIDTH]), ("right", image[:, -CUE_WIDTH:])):
-        colour = columns.reshape(-1, 3)
-        if (colour == colour[0]).all() and colour[0].max() >= 200:
-            return side, int(np.argmax([np.abs(colour[0] - c).sum() < 100 for c in CUE_COLORS]))
-    raise AssertionError("no cue")
+from tests.helpers import check_split_deterministic_and_cached, cue_side
 
 
 def test_generation_is_deterministic_and_cached(tmp_path):
@@ -47,7 +37,7 @@ def test_every_label_is_the_colour_of_a_cue_far_from_the_object(tmp_path, layout
     for image_id, annotations in by_image.items():
         image = cv2.imread(str(tmp_path / "val" / f"{image_id:04d}.png"))
         assert image.shape == (IMAGE_HEIGHT, layout.width, 3)
-        side, cue_class = _cue_side(image)
+        side, cue_class = cue_side(image)
         cue_column = CUE_WIDTH - 1 if side == "left" else layout.width - CUE_WIDTH
         for ann in annotations:
             x, y, w, h = ann["bbox"]
