@@ -1,12 +1,14 @@
 #!/usr/bin/env python
 """
-Time and peak memory of one NonLocalBlock2d (batch 2, subsampling on), ours ("bounded") against the
-naive formula, for each mode x feature map x (forward, forward+backward), paired:
+Time and peak memory of one NonLocalBlock2d (batch 2 or ``--batch``, subsampling on), ours
+("bounded") against the naive formula, for each mode x feature map x (forward,
+forward+backward), paired:
 
     python benchmarks/bench_nonlocal.py                       # everything, on CPU
     python benchmarks/bench_nonlocal.py --device cuda         # on a GPU
     python benchmarks/bench_nonlocal.py --modes dot_product --maps res3 --passes forward
     python benchmarks/bench_nonlocal.py --scope op            # the pairwise operation alone
+    python benchmarks/bench_nonlocal.py --batch 1             # one image
 
 ``--scope block`` (default) measures the whole block, its 1x1 convs and pooling included, which
 both implementations share; ``--scope op`` measures only what they differ in: y = f(theta, phi) g
@@ -38,13 +40,12 @@ FEATURE_MAPS = {  # name: (channels, height, width) at an 800 x 1216 input
 MODES = ("embedded_gaussian", "gaussian", "dot_product", "concatenation")
 IMPLS = ("bounded", "naive")
 PASSES = ("forward", "forward_backward")
-BATCH = 2
 
 
-def naive_bytes(mode, feature_map, pass_):
+def naive_bytes(mode, feature_map, pass_, batch):
     """Rough memory of the naive block's (N, L, S[, 2D]) tensors, float32."""
     c, h, w = FEATURE_MAPS[feature_map]
-    pairs = BATCH * (h * w) * ((h // 2) * (w // 2))
+    pairs = batch * (h * w) * ((h // 2) * (w // 2))
     copies = 3 if pass_ == "forward" else 6
     if mode == "concatenation":
         return pairs * c * 4 * copies // 2  # [theta_i, phi_j]: 2 * C/2 channels per pair
@@ -61,7 +62,7 @@ def available_bytes(device):
     return int(info["MemAvailable"].split()[0]) * 1024
 
 
-def run_cell(mode, feature_map, pass_, device, pairs, scope, naive_fits):
+def run_cell(mode, feature_map, pass_, device, pairs, scope, naive_fits, batch):
     """Runs in the child process; returns the cell's measurements."""
     import torch
     from measure import paired_ratio, peak_memory, timed
@@ -81,7 +82,7 @@ def run_cell(mode, feature_map, pass_, device, pairs, scope, naive_fits):
         embed_channels = c if mode == "gaussian" else blocks["bounded"].inter_channels
         queries, keys = h * w, (h // 2) * (w // 2)
         embedded = [
-            torch.randn(BATCH, n, d, device=device, requires_grad=backward)
+            torch.randn(batch, n, d, device=device, requires_grad=backward)
             for n, d in (
                 (queries, embed_channels),
                 (keys, embed_channels),
@@ -95,7 +96,7 @@ def run_cell(mode, feature_map, pass_, device, pairs, scope, naive_fits):
             for impl, op in ops.items()
         }
     else:
-        x = torch.randn(BATCH, c, h, w, device=device, requires_grad=backward)
+        x = torch.randn(batch, c, h, w, device=device, requires_grad=backward)
         forwards = {impl: lambda b=blocks[impl]: b(x) for impl in IMPLS}
 
     leaves = [*blocks["bounded"].parameters(), *blocks["naive"].parameters()]
@@ -175,13 +176,16 @@ def main():
     parser.add_argument("--passes", nargs="+", default=list(PASSES), choices=PASSES)
     parser.add_argument("--pairs", type=int, default=10, help="timed pairs per cell (>= 6)")
     parser.add_argument("--scope", default="block", choices=["block", "op"])
+    parser.add_argument("--batch", type=int, default=2, help="images per pass")
     parser.add_argument("--json", help="also write the raw measurements to this file")
     parser.add_argument("--cell", nargs=4, help=argparse.SUPPRESS)  # child process
     args = parser.parse_args()
 
     if args.cell:
         mode, feature_map, pass_, fits = args.cell
-        cell = run_cell(mode, feature_map, pass_, args.device, args.pairs, args.scope, fits == "1")
+        cell = run_cell(
+            mode, feature_map, pass_, args.device, args.pairs, args.scope, fits == "1", args.batch
+        )
         print(json.dumps(cell))
         return
 
@@ -189,10 +193,10 @@ def main():
     for feature_map in args.maps:
         for mode in args.modes:
             for pass_ in args.passes:
-                need = naive_bytes(mode, feature_map, pass_)
+                need = naive_bytes(mode, feature_map, pass_, args.batch)
                 fits = need <= 0.85 * available_bytes(args.device)
                 command = [sys.executable, __file__, "--device", args.device, "--scope"]
-                command += [args.scope, "--pairs", str(args.pairs)]
+                command += [args.scope, "--pairs", str(args.pairs), "--batch", str(args.batch)]
                 command += ["--cell", mode, feature_map, pass_, str(int(fits))]
                 out = subprocess.run(command, capture_output=True, text=True)
                 if out.returncode != 0:
@@ -203,8 +207,8 @@ def main():
 
     what = "NonLocalBlock2d" if args.scope == "block" else "The pairwise operation alone"
     print(
-        f"{what}, batch {BATCH}, sub_sample=True, float32, {args.pairs} pairs per cell. Device: "
-        f"{device_description(args.device)}"
+        f"{what}, batch {args.batch}, sub_sample=True, float32, {args.pairs} pairs per cell. "
+        f"Device: {device_description(args.device)}"
     )
     print(f"Command: python benchmarks/bench_nonlocal.py {' '.join(sys.argv[1:])}".rstrip())
     print()

@@ -1,5 +1,6 @@
 """Tiny, fast configurations built from the real config files."""
 
+import contextlib
 import filecmp
 import importlib
 import importlib.util
@@ -239,6 +240,17 @@ def cue_side(image):
         if (colour == colour[0]).all() and colour[0].max() >= 200:
             return side, int(np.argmax([np.abs(colour[0] - c).sum() < 100 for c in CUE_COLORS]))
     raise AssertionError("no cue")
+
+
+@contextlib.contextmanager
+def torch_threads(n):
+    """torch's intra-op threads set to ``n`` inside, restored after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def perturb(module, std=0.5):

@@ -30,6 +30,10 @@ CHUNK_ELEMENTS = 1 << 24
 # The most (N, L, S) weights the Gaussian mode keeps whole on CPU when a gradient is wanted
 # (``softmax_backend``): 2**27 is 512 MiB fp32, res3 of an 800 x 1216 image at batch 2.
 DENSE_GRAD_ELEMENTS = 1 << 27
+# SDPA's CPU flash kernel (aten/src/ATen/native/cpu/FlashAttentionKernel.cpp, torch 2.1 to 2.11)
+# runs blocks of FLASH_Q_BLOCKS queries x FLASH_KV_BLOCK keys, with one float32 buffer per thread.
+FLASH_Q_BLOCKS = ((768, 256), (192, 64), (0, 32))  # (from this many queries, the block)
+FLASH_KV_BLOCK = 512
 
 
 def _concat_terms(theta, phi, concat_weight):
@@ -106,7 +110,7 @@ def nonlocal_bounded(theta, phi, g, mode, *, concat_weight=None, scale=1.0, soft
         theta, phi, g = _promote(theta), _promote(phi), _promote(g)
         num_keys = phi.shape[1]
         if mode == "dot_product":
-            y = _dot_product(theta, phi, g) / num_keys
+            y = _dot_product(theta, phi, g)
         else:
             y = _concatenation_sorted(theta, phi, g, concat_weight) / num_keys
     return y.to(out_dtype)
@@ -114,13 +118,15 @@ def nonlocal_bounded(theta, phi, g, mode, *, concat_weight=None, scale=1.0, soft
 
 def _dot_product(theta, phi, g):
     """
-    theta phi^T g in the cheaper order: theta (phi^T g) costs D E (L + S) multiply-adds and keeps
-    no (L, S) matrix; (theta phi^T) g costs L S (D + E), less only when L and S are small.
+    theta phi^T g / S in the cheaper order: theta (phi^T g) costs D E (L + S) multiply-adds and
+    keeps no (L, S) matrix; (theta phi^T) g costs L S (D + E), less only when L and S are small.
+    The 1/S goes on the inner product, never on the (N, L, E) result, which would be one more
+    tensor of the output's size.
     """
     (num_queries, d), (num_keys, e) = theta.shape[1:], g.shape[1:]
     if num_queries * num_keys * (d + e) < d * e * (num_queries + num_keys):
-        return (theta @ phi.transpose(1, 2)) @ g
-    return theta @ (phi.transpose(1, 2) @ g)
+        return (theta @ phi.transpose(1, 2)).div_(num_keys) @ g
+    return theta @ (phi.transpose(1, 2) @ g).div_(num_keys)
 
 
 def softmax_attention(q, k, v, *, scale=1.0, impl="auto"):
@@ -167,7 +173,9 @@ def softmax_backend(q, k, v):
       full as it does: "chunked" (whole within ``CHUNK_ELEMENTS``) when a gradient is wanted or q
       is wider than v (the Gaussian mode: D = C against C/2, v padded) and they fit
       ``CHUNK_ELEMENTS`` (the flash backward was 0.91x naive at res5 and res4); "dense" when both
-      hold and they fit ``DENSE_GRAD_ELEMENTS`` (the Gaussian flash backward was 0.85x at res3).
+      hold and they fit ``DENSE_GRAD_ELEMENTS`` (the Gaussian flash backward was 0.85x at res3);
+      "dense" too where the weights take less memory than the flash kernel's buffers
+      (``flash_buffer_elements``: small maps with wide channels, res5 at two threads).
     - CUDA: flash for float16 / bfloat16 with D <= 256 and D % 8 == 0 on compute capability 8.x
       and 9.x; otherwise the memory-efficient kernel, which has no upper bound on D, for float32,
       or float16 / bfloat16 (bfloat16 from capability 8.0), with D % 8 == 0. So head width 512
@@ -188,6 +196,8 @@ def softmax_backend(q, k, v):
             return "chunked"
         if padded and grad and weights <= DENSE_GRAD_ELEMENTS:
             return "dense"
+        if weights <= flash_buffer_elements(q.shape[1], k.shape[1], width):
+            return "dense"
         return "flash"
     if q.device.type != "cuda" or width % 8 != 0:
         return "chunked"
@@ -198,6 +208,17 @@ def softmax_backend(q, k, v):
     if dtype == torch.float32 or dtype == torch.float16 or (dtype == torch.bfloat16 and major >= 8):
         return "efficient"
     return "chunked"
+
+
+def flash_buffer_elements(num_queries, num_keys, width):
+    """
+    The float32 elements of the CPU flash kernel's working buffers at the current thread count:
+    per thread, a block of q_block x kv_block scores, two q_block vectors (the running max and
+    sum) and a q_block x width output accumulator.
+    """
+    q_block = next(block for start, block in FLASH_Q_BLOCKS if num_queries >= start)
+    kv_block = min(num_keys, FLASH_KV_BLOCK)
+    return torch.get_num_threads() * q_block * (kv_block + 2 + width)
 
 
 SDPA_BACKENDS = {"flash": SDPBackend.FLASH_ATTENTION, "efficient": SDPBackend.EFFICIENT_ATTENTION}

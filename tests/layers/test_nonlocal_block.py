@@ -2,6 +2,8 @@ import inspect
 
 import pytest
 import torch
+import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from nl_detectron.layers import (
     MODES,
@@ -10,8 +12,8 @@ from nl_detectron.layers import (
     nonlocal_naive,
     nonlocal_ops,
 )
-from nl_detectron.layers.nonlocal_ops import SOFTMAX_MODES
-from tests.helpers import perturb
+from nl_detectron.layers.nonlocal_ops import SOFTMAX_MODES, _same_width
+from tests.helpers import load_script, perturb, torch_threads
 
 # float64 on small maps: the fast paths must agree with the naive formula to this tolerance.
 TOL = dict(rtol=1e-9, atol=1e-10)
@@ -290,33 +292,69 @@ def test_dot_product_in_either_order_equals_naive(shape):
 SHIPPED_MAPS = {"res3": (512, 100, 152), "res4": (1024, 50, 76), "res5": (2048, 25, 38)}
 
 
+def shipped_inputs(feature_map, mode, batch=2, dtype=torch.float32):
+    """The block's theta, phi, g at ``feature_map``, subsampled: (N, L, D), (N, S, D), (N, S, E)."""
+    c, h, w = SHIPPED_MAPS[feature_map]
+    d = c if mode == "gaussian" else c // 2
+    num_keys = (h // 2) * (w // 2)
+    return (
+        torch.randn(batch, h * w, d, dtype=dtype),
+        torch.randn(batch, num_keys, d, dtype=dtype),
+        torch.randn(batch, num_keys, c // 2, dtype=dtype),
+    )
+
+
+@pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("mode", ["embedded_gaussian", "gaussian"])
 @pytest.mark.parametrize("feature_map", SHIPPED_MAPS)
-def test_cpu_kernel_choice_for_the_shipped_shapes(feature_map, mode, dtype):
+def test_cpu_kernel_choice_for_the_shipped_shapes(feature_map, mode, dtype, threads):
     """The rule picks flash on CPU, but the full weights where v would be padded (the Gaussian
-    mode) and they fit the bound; SDPA's flash kernel alone really serves those inputs."""
-    c, h, w = SHIPPED_MAPS[feature_map]
-    d = c if mode == "gaussian" else c // 2
-    q = torch.randn(2, h * w, d, dtype=dtype)
-    k = torch.randn(2, (h // 2) * (w // 2), d, dtype=dtype)
-    v = torch.randn(2, (h // 2) * (w // 2), c // 2, dtype=dtype)
+    mode) or where the flash kernel's buffers outweigh them; SDPA's flash kernel alone really
+    serves those inputs."""
+    q, k, v = shipped_inputs(feature_map, mode, dtype=dtype)
     # res4 and res5 hold 2 x 3,800 x 950 and 2 x 950 x 228 weights, under CHUNK_ELEMENTS (2**24);
-    # res3's 2 x 15,200 x 3,800 are over it, under DENSE_GRAD_ELEMENTS (2**27)
+    # res3's 2 x 15,200 x 3,800 are over it, under DENSE_GRAD_ELEMENTS (2**27). The flash
+    # buffers at res5 (256 x (228 + 2 + 1,024) per thread) outweigh its 433,200 weights from two
+    # threads on.
     if feature_map == "res3":
         expected = "flash", "flash" if mode == "embedded_gaussian" else "dense"
+    elif feature_map == "res5" and mode == "embedded_gaussian" and threads == 2:
+        expected = "dense", "chunked"
     else:
         expected = "flash" if mode == "embedded_gaussian" else "chunked", "chunked"
-    assert nonlocal_ops.softmax_backend(q, k, v) == expected[0]
-    assert nonlocal_ops.softmax_backend(q.requires_grad_(), k, v) == expected[1]
+    with torch_threads(threads):
+        assert nonlocal_ops.softmax_backend(q, k, v) == expected[0]
+        assert nonlocal_ops.softmax_backend(q.requires_grad_(), k, v) == expected[1]
     q = q.detach()
     # Restricted to that one backend, SDPA raises if it refuses: run a small slice of the rows.
     q, k, v = q[:, :64], k[:, :32], v[:, :32]
-    y = nonlocal_ops.softmax_attention(q.requires_grad_(), k, v)
-    y.float().sum().backward()
+    with sdpa_kernel([SDPBackend.FLASH_ATTENTION]):
+        q4, k4, v4 = (t.unsqueeze(1) for t in _same_width(q, k, v))
+        y = F.scaled_dot_product_attention(q4, k4, v4, scale=1.0)
     torch.testing.assert_close(
-        y.float(), nonlocal_naive(q, k, v, mode).float(), atol=2e-2, rtol=2e-2
+        y.squeeze(1)[..., : v.shape[-1]].float(),
+        nonlocal_naive(q, k, v, "embedded_gaussian").float(),
+        atol=2e-2,
+        rtol=2e-2,
     )
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("batch", [1, 2])
+@pytest.mark.parametrize("mode", ["embedded_gaussian", "gaussian", "dot_product"])
+def test_res5_forward_holds_no_more_memory_than_naive(mode, batch, threads):
+    """The exact peak of live tensor bytes of the operation's forward at res5, where its weights
+    are smallest against its output and buffers (concatenation's naive pairs take 3 GiB there,
+    88x ours: docs/benchmarks.md)."""
+    torch.manual_seed(0)
+    q, k, v = shipped_inputs("res5", mode, batch)
+    peak_live_bytes = load_script("benchmarks/measure.py").peak_live_bytes
+    peak = {}
+    with torch_threads(threads), torch.no_grad():
+        for op in (nonlocal_bounded, nonlocal_naive):
+            peak[op] = peak_live_bytes(lambda op=op: op(q, k, v, mode))
+    assert peak[nonlocal_bounded] <= peak[nonlocal_naive]
 
 
 def test_kernel_choice_needs_no_error_matching_and_changes_no_state():
