@@ -77,3 +77,27 @@ def test_limit_benchmark_assigns_each_op_to_one_part_of_the_block():
     assert limit.part_of(flash) == "pairwise operation"
     assert limit.part_of("aten::max_pool2d_with_indices") == "max pooling"
     assert limit.part_of("aten::native_group_norm") == limit.REST
+
+
+def test_training_steps_of_the_twins_read_the_same_batches():
+    """bench_train: each model reads its own pass over one list of batches, and steps its
+    optimizer once per call."""
+    bench_train = load_script("benchmarks/bench_train.py")
+    batches = [torch.full((1,), float(i)) for i in range(3)]
+    seen = {"a": [], "b": []}
+    steps = {}
+    for name in seen:
+        weight = torch.nn.Parameter(torch.ones(1))
+        optimizer = torch.optim.SGD([weight], lr=1.0)
+
+        def model(batch, name=name, weight=weight):
+            seen[name].append(batch.item())
+            return {"loss": (weight * batch).sum()}
+
+        steps[name] = (weight, bench_train.training_step(model, optimizer, iter(batches)))
+    for _ in batches:
+        steps["a"][1]()
+        steps["b"][1]()
+    assert seen == {"a": [0.0, 1.0, 2.0], "b": [0.0, 1.0, 2.0]}
+    # three SGD steps of lr 1 on d(w * x)/dw = x: 1 - (0 + 1 + 2)
+    assert steps["a"][0].item() == steps["b"][0].item() == -2.0
