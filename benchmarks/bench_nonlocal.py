@@ -9,6 +9,7 @@ forward+backward), paired:
     python benchmarks/bench_nonlocal.py --modes dot_product --maps res3 --passes forward
     python benchmarks/bench_nonlocal.py --scope op            # the pairwise operation alone
     python benchmarks/bench_nonlocal.py --batch 1             # one image
+    python benchmarks/bench_nonlocal.py --sub-sample-at embedding  # mmcv's pooling order
 
 ``--scope block`` (default) measures the whole block, its 1x1 convs and pooling included, which
 both implementations share; ``--scope op`` measures only what they differ in: y = f(theta, phi) g
@@ -62,7 +63,7 @@ def available_bytes(device):
     return int(info["MemAvailable"].split()[0]) * 1024
 
 
-def run_cell(mode, feature_map, pass_, device, pairs, scope, naive_fits, batch):
+def run_cell(mode, feature_map, pass_, device, pairs, scope, naive_fits, batch, sub_sample_at):
     """Runs in the child process; returns the cell's measurements."""
     import torch
     from measure import paired_ratio, peak_memory, timed
@@ -73,7 +74,10 @@ def run_cell(mode, feature_map, pass_, device, pairs, scope, naive_fits, batch):
     torch.manual_seed(0)
     c, h, w = FEATURE_MAPS[feature_map]
     blocks = {
-        impl: NonLocalBlock2d(c, mode=mode, sub_sample=True, impl=impl).to(device) for impl in IMPLS
+        impl: NonLocalBlock2d(
+            c, mode=mode, sub_sample=True, sub_sample_at=sub_sample_at, impl=impl
+        ).to(device)
+        for impl in IMPLS
     }
     blocks["naive"].load_state_dict(blocks["bounded"].state_dict())
     backward = pass_ == "forward_backward"
@@ -177,6 +181,7 @@ def main():
     parser.add_argument("--pairs", type=int, default=10, help="timed pairs per cell (>= 6)")
     parser.add_argument("--scope", default="block", choices=["block", "op"])
     parser.add_argument("--batch", type=int, default=2, help="images per pass")
+    parser.add_argument("--sub-sample-at", default="input", choices=["input", "embedding"])
     parser.add_argument("--json", help="also write the raw measurements to this file")
     parser.add_argument("--cell", nargs=4, help=argparse.SUPPRESS)  # child process
     args = parser.parse_args()
@@ -184,7 +189,15 @@ def main():
     if args.cell:
         mode, feature_map, pass_, fits = args.cell
         cell = run_cell(
-            mode, feature_map, pass_, args.device, args.pairs, args.scope, fits == "1", args.batch
+            mode,
+            feature_map,
+            pass_,
+            args.device,
+            args.pairs,
+            args.scope,
+            fits == "1",
+            args.batch,
+            args.sub_sample_at,
         )
         print(json.dumps(cell))
         return
@@ -197,6 +210,7 @@ def main():
                 fits = need <= 0.85 * available_bytes(args.device)
                 command = [sys.executable, __file__, "--device", args.device, "--scope"]
                 command += [args.scope, "--pairs", str(args.pairs), "--batch", str(args.batch)]
+                command += ["--sub-sample-at", args.sub_sample_at]
                 command += ["--cell", mode, feature_map, pass_, str(int(fits))]
                 out = subprocess.run(command, capture_output=True, text=True)
                 if out.returncode != 0:
@@ -207,8 +221,8 @@ def main():
 
     what = "NonLocalBlock2d" if args.scope == "block" else "The pairwise operation alone"
     print(
-        f"{what}, batch {args.batch}, sub_sample=True, float32, {args.pairs} pairs per cell. "
-        f"Device: {device_description(args.device)}"
+        f"{what}, batch {args.batch}, pooling at the {args.sub_sample_at}, float32, "
+        f"{args.pairs} pairs per cell. Device: {device_description(args.device)}"
     )
     print(f"Command: python benchmarks/bench_nonlocal.py {' '.join(sys.argv[1:])}".rstrip())
     print()
