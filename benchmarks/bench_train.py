@@ -13,11 +13,10 @@ with its 95% interval; iterations per second are the medians' inverses.
 """
 
 import argparse
-import os
 import sys
 
 import torch
-from measure import paired_ratio
+from measure import config_path, paired_ratio
 
 from detectron2.data import build_detection_train_loader
 from detectron2.engine import DefaultTrainer
@@ -44,8 +43,7 @@ def training_step(model, optimizer, batches):
 
 def measure(config, pairs, device):
     """The paired step times of ``configs/<config>`` and its twin, and the blocks' FLOP share."""
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
-    cfg = load_config(os.path.join(path, config), ["MODEL.DEVICE", device])
+    cfg = load_config(config_path(config), ["MODEL.DEVICE", device])
     torch.manual_seed(0)
     configs = twin_configs(cfg)
     models = {name: build_model(c).train() for name, c in configs.items()}

@@ -22,12 +22,17 @@ RANDOM_WEIGHT_OPTS = [
 ]  # fmt: skip
 
 
+def config_path(config):
+    """The path of ``configs/<config>`` in this checkout."""
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return os.path.join(repo, "configs", config)
+
+
 def random_weight_config(config, device):
     """``configs/<config>`` on ``device`` with ``RANDOM_WEIGHT_OPTS``."""
     from nl_detectron.config import load_config
 
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
-    return load_config(os.path.join(path, config), ["MODEL.DEVICE", device, *RANDOM_WEIGHT_OPTS])
+    return load_config(config_path(config), ["MODEL.DEVICE", device, *RANDOM_WEIGHT_OPTS])
 
 
 def sync(device):
