@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from tests.helpers import load_script
 
@@ -49,3 +50,10 @@ def test_the_shipped_default_learns_the_cue_task():
     (docs/experiments.md, "The guard")."""
     result = guard.train_guard({}, "cue", seed=0, steps=600, eval_every=100, stop_when_learned=True)
     assert result["learned_at"] is not None, result["curve"]
+
+
+@pytest.mark.parametrize("row", list(guard.GUARD_ROWS))
+def test_every_row_builds_a_block_that_starts_as_the_identity(row):
+    net = guard.GuardNet(guard.in_channels(False), block=guard.GUARD_ROWS[row])
+    x = torch.randn(2, 256, 6, 6)
+    torch.testing.assert_close(net.block(x), x, rtol=0, atol=0)
