@@ -52,6 +52,7 @@ GUARD_ROWS = {
     "NL, BN, scale 1, W_z 0": {"norm": "BN"},
     "NL, no norm, W_z 0": {"norm": "", "norm_init_scale": 0.0},
     "NL, logits x8": {"logit_scale": 8.0},
+    "NL, BN, logits x8": {"norm": "BN", "logit_scale": 8.0},
     "SNL": {"block": "simplified"},
     "GC r4": {"block": "gc", "gc_ratio": 4},
     "DNL": {"block": "disentangled"},
