@@ -234,9 +234,16 @@ def main(argv=None):
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--control", action="store_true", help="the label made local")
+    parser.add_argument(
+        "--stop-when-learned",
+        action="store_true",
+        help="end a run at its first evaluation that reaches LEARNED (the accuracy column is "
+        "then that evaluation's)",
+    )
     args = parser.parse_args(argv)
+    stop = ", stopped when learned" if args.stop_when_learned else ""
     print(
-        f"task {args.task}{' (control)' if args.control else ''}, {args.steps} steps, seeds "
+        f"task {args.task}{' (control)' if args.control else ''}, {args.steps} steps{stop}, seeds "
         f"{args.seeds}, {torch.get_num_threads()} thread(s); learned: accuracy >= {LEARNED}\n"
     )
     print("| block | accuracy per seed | learned | learned at step | s per run |")
@@ -251,6 +258,7 @@ def main(argv=None):
                     seed=seed,
                     steps=args.steps,
                     control=args.control,
+                    stop_when_learned=args.stop_when_learned,
                 )
             )
         seconds = (time.perf_counter() - start) / len(args.seeds)

@@ -166,23 +166,47 @@ def _unknown_key_message(cfg, full_key, source):
 
 def check_nonlocal_keys_are_used(cfg):
     """
-    Refuse ``MODEL.NONLOCAL`` values changed from their defaults when the model builds no NL
-    block, so a config that believes it has one fails instead of silently training without.
+    Refuse each ``MODEL.NONLOCAL`` value changed from its default that nothing the model builds
+    reads, so a config that believes it has a block fails instead of silently training
+    without: ``AFTER_BLOCKS`` is read by the NL backbones, ``KEYPOINT_HEAD_AFTER_CONVS`` by the
+    NL keypoint heads (with ``MODEL.KEYPOINT_ON``), the block settings by either.
     """
     defaults = get_cfg()
     add_nonlocal_config(defaults)
-    changed = _changed_keys(cfg.MODEL.NONLOCAL, defaults.MODEL.NONLOCAL, "MODEL.NONLOCAL")
-    uses_nl = cfg.MODEL.BACKBONE.NAME in NL_BACKBONES or (
-        cfg.MODEL.KEYPOINT_ON and cfg.MODEL.ROI_KEYPOINT_HEAD.NAME in NL_KEYPOINT_HEADS
+    nl_backbone = cfg.MODEL.BACKBONE.NAME in NL_BACKBONES
+    nl_head = cfg.MODEL.KEYPOINT_ON and cfg.MODEL.ROI_KEYPOINT_HEAD.NAME in NL_KEYPOINT_HEADS
+    nl_names = [nl for nl, base in NL_BACKBONES.items() if base == cfg.MODEL.BACKBONE.NAME]
+    backbone = f"MODEL.BACKBONE.NAME = {cfg.MODEL.BACKBONE.NAME!r}" + (
+        f" (its NL version: {nl_names[0]!r})" if nl_names else ""
     )
-    if changed and not uses_nl:
-        nl_names = [nl for nl, base in NL_BACKBONES.items() if base == cfg.MODEL.BACKBONE.NAME]
-        suggestion = f" (its NL version: {nl_names[0]!r})" if nl_names else ""
-        raise ValueError(
-            f"{', '.join(changed)} set, but MODEL.BACKBONE.NAME = {cfg.MODEL.BACKBONE.NAME!r}"
-            f"{suggestion} builds no non-local block; NL backbones: "
-            f"{', '.join(NL_BACKBONES)}"
-        )
+    head = (
+        f"MODEL.ROI_KEYPOINT_HEAD.NAME = {cfg.MODEL.ROI_KEYPOINT_HEAD.NAME!r}"
+        if cfg.MODEL.KEYPOINT_ON
+        else "MODEL.KEYPOINT_ON = False"
+    )
+    groups = (
+        ("AFTER_BLOCKS", nl_backbone, f"{backbone} builds no non-local block"),
+        (
+            "KEYPOINT_HEAD_AFTER_CONVS",
+            nl_head,
+            f"{head} builds no non-local keypoint head ({', '.join(NL_KEYPOINT_HEADS)})",
+        ),
+        (
+            "",
+            nl_backbone or nl_head,
+            f"{backbone} and {head} build no non-local block; NL backbones: "
+            f"{', '.join(NL_BACKBONES)}",
+        ),
+    )
+    changed = _changed_keys(cfg.MODEL.NONLOCAL, defaults.MODEL.NONLOCAL, "MODEL.NONLOCAL")
+    for prefix, read, why in groups:
+        unread = [
+            f"{key} = {value!r}"
+            for key, value in changed
+            if next(g for g in groups if key.startswith(f"MODEL.NONLOCAL.{g[0]}"))[0] == prefix
+        ]
+        if unread and not read:
+            raise ValueError(f"{', '.join(unread)} set, but {why}")
 
 
 def _changed_keys(node, default, prefix):
@@ -191,5 +215,5 @@ def _changed_keys(node, default, prefix):
         if isinstance(value, CN):
             changed += _changed_keys(value, default[key], f"{prefix}.{key}")
         elif value != default[key]:
-            changed.append(f"{prefix}.{key} = {value!r}")
+            changed.append((f"{prefix}.{key}", value))
     return changed

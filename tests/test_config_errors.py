@@ -51,3 +51,37 @@ def test_nl_keys_with_only_the_nl_keypoint_head_are_accepted():
         ],
     )
     assert cfg.MODEL.NONLOCAL.KEYPOINT_HEAD_AFTER_CONVS == [4, 8]
+
+
+def test_a_keypoint_head_key_on_a_model_without_the_nl_head_is_refused():
+    with pytest.raises(
+        ValueError,
+        match=r"KEYPOINT_HEAD_AFTER_CONVS = \[2\] set, but MODEL.KEYPOINT_ON = False builds no "
+        r"non-local keypoint head",
+    ):
+        load_config(
+            f"{REPO_ROOT}/configs/mask_rcnn_R50_NL.yaml",
+            ["MODEL.NONLOCAL.KEYPOINT_HEAD_AFTER_CONVS", [2]],
+        )
+
+
+def test_backbone_placement_with_only_the_nl_keypoint_head_is_refused():
+    with pytest.raises(
+        ValueError,
+        match=r"AFTER_BLOCKS.RES3 = \[1\] set, but MODEL.BACKBONE.NAME = "
+        r"'build_resnet_fpn_backbone' \(its NL version",
+    ):
+        load_config(
+            f"{REPO_ROOT}/configs/keypoint_rcnn_R50.yaml",
+            ["MODEL.ROI_KEYPOINT_HEAD.NAME", "KRCNNConvDeconvUpsampleNLHead"]
+            + ["MODEL.NONLOCAL.AFTER_BLOCKS.RES3", [1]],
+        )
+
+
+def test_no_norm_builds_with_w_z_at_zero():
+    """README's key table: NORM "" is no norm, W_z zero instead."""
+    from detectron2.modeling import build_model
+
+    model = build_model(small_cfg("MODEL.NONLOCAL.NORM", ""))
+    block = model.backbone.bottom_up.res4.nonlocal0
+    assert block.norm is None and not block.out.weight.any() and not block.out.bias.any()

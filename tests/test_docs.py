@@ -134,8 +134,8 @@ def test_documented_command_is_accepted_by_the_scripts_parser(page, script, args
             pytest.fail(f"{page}: python {script} {shlex.join(args)}: the parser exited ({e.code})")
 
 
-def test_readme_package_map_names_every_module_and_subpackage():
-    with open(os.path.join(REPO_ROOT, "README.md")) as f:
+def test_the_package_map_names_every_module_and_subpackage():
+    with open(os.path.join(REPO_ROOT, "CONTRIBUTING.md")) as f:
         readme = f.read()
     package = os.path.join(REPO_ROOT, "nl_detectron")
     for name in sorted(os.listdir(package)):
@@ -159,8 +159,8 @@ def _table_rows(text, header_start):
 
 def test_a_blocks_cost_is_quoted_as_its_one_measured_source_says():
     """The params and GMACs of one block at res4 of 800x1216 have one source, the cost table of
-    docs/family.md (benchmarks/bench_family.py's output); the "which block" tables of family.md
-    and README, and model_zoo.md's NL GMACs, quote it rounded, never another value."""
+    docs/family.md (benchmarks/bench_family.py's output); family.md's "which block" table,
+    README's bullets and model_zoo.md's NL GMACs quote it rounded, never another value."""
     family = _text("docs/family.md")
     cost = {}
     for row in _table_rows(family, "| block | params (M) | GMACs |"):
@@ -168,7 +168,6 @@ def test_a_blocks_cost_is_quoted_as_its_one_measured_source_says():
     assert {"NL", "SNL", "GC r4", "GC r16", "DNL"} <= set(cost)
     for page, header, cell in (
         ("docs/family.md", "| block | what it computes | one block at res4", 2),
-        ("README.md", "| block | one block at res4", 1),
     ):
         rows = _table_rows(_text(page), header)
         assert len(rows) >= 4, page
@@ -179,6 +178,36 @@ def test_a_blocks_cost_is_quoted_as_its_one_measured_source_says():
             expected_params, expected_gmacs = cost[name]
             assert params == round(expected_params, 2), (page, name, params, expected_params)
             assert float(gmacs) == round(expected_gmacs, len(gmacs.split(".")[1])), (page, name)
+    # README's "Which block" bullets: "**NL** (...): 2.10 M params, 8.70 GMACs"
+    bullets = dict(
+        re.findall(r"^- \*\*(\w+)\*\* \([^)]*\)[^:]*: ([\d.]+) M", _text("README.md"), re.M)
+    )
+    assert set(bullets) == {"NL", "SNL", "GC", "DNL"}, bullets
+    for name, params in bullets.items():
+        assert float(params) == round(cost["GC r4" if name == "GC" else name][0], 2), name
     zoo = _table_rows(_text("docs/model_zoo.md"), "| model | params (M) | backbone GMACs |")
     nl_row = next(r for r in zoo if r[0].startswith("NL (x pooled before phi and g"))
     assert float(nl_row[4]) == round(cost["NL"][1], 2)
+
+
+# Process narrative a user cannot use: commit hashes, internal issue numbers, "session", machine
+# nicknames. Allowed only in a page's "## Provenance" appendix, its last section.
+NARRATIVE = re.compile(r"\b[0-9a-f]{7}\b|issue [0-9]+|session|third machine|EPYC2", re.I)
+
+
+@pytest.mark.parametrize("page", [p for p in MARKDOWN if p == "README.md" or p.startswith("docs/")])
+def test_user_pages_hold_no_process_narrative(page):
+    text = _text(page).split("\n## Provenance\n")[0]
+    found = [
+        f"{page}:{number}: {line.strip()}"
+        for number, line in enumerate(text.splitlines(), 1)
+        if NARRATIVE.search(line)
+    ]
+    assert not found, "\n".join(found)
+
+
+def test_readme_is_short_and_shows_the_coco_command_early():
+    lines = _text("README.md").splitlines()
+    assert len(lines) <= 120, len(lines)
+    first = next(i for i, line in enumerate(lines, 1) if "tools/train_net.py --config-file" in line)
+    assert first <= 40 and "configs/mask_rcnn_R50_NL.yaml" in lines[first - 1], first

@@ -1,11 +1,12 @@
 """
 nl_detectron as a user who installs it meets it: the wheel, installed into a fresh virtual
-environment (torch and detectron2 from the set-up's, through ``--system-site-packages``), run from
-an empty folder outside the checkout.
+environment (torch and detectron2 from the set-up's, seen through the running interpreter's site
+folders), run from an empty folder outside the checkout.
 """
 
 import json
 import os
+import site
 import subprocess
 import sys
 import zipfile
@@ -25,6 +26,20 @@ def _run(*command, cwd=None):
     return result.stdout
 
 
+def see_this_interpreters_packages(python):
+    """
+    Let the venv of ``python`` import what this interpreter imports (torch and detectron2 from
+    the set-up's), after its own packages: this interpreter's site folders, added as site adds
+    its own (their .pth files read). ``--system-site-packages`` would give the base
+    interpreter's instead, which a venv or conda-like prefix running the suite does not use.
+    """
+    own = _run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").strip()
+    folders = [*site.getsitepackages(), site.getusersitepackages()]
+    lines = [f"import site; site.addsitedir({folder!r})" for folder in folders]
+    with open(os.path.join(own, "_nl_detectron_test_outer_site.pth"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     """(the venv's python, an empty folder, the wheel's path)."""
@@ -32,8 +47,9 @@ def installed(tmp_path_factory):
     _run(sys.executable, "-m", "pip", "wheel", REPO_ROOT, "--no-deps", "--no-build-isolation",
          "-q", "-w", root / "dist")  # fmt: skip
     (wheel,) = (root / "dist").iterdir()
-    _run(sys.executable, "-m", "venv", "--system-site-packages", root / "venv")
+    _run(sys.executable, "-m", "venv", root / "venv")
     python = root / "venv" / "bin" / "python"
+    see_this_interpreters_packages(python)
     _run(python, "-m", "pip", "install", "--no-deps", "-q", wheel)
     empty = root / "empty"
     empty.mkdir()

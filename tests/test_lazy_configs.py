@@ -113,7 +113,11 @@ def test_nonlocal_resnet_takes_every_setting_and_names_an_unknown_one():
     assert isinstance(block.norm, torch.nn.BatchNorm2d)
     assert (block.norm.weight == 1).all() and (block.out.weight == 0).all()
     assert block.theta.weight.std().item() == pytest.approx(0.02, rel=0.1)
-    with pytest.raises(TypeError, match="unknown block settings \\['nrom'\\]"):
+    with pytest.raises(
+        TypeError,
+        match=r"unknown block setting nonlocal_resnet\(nrom=...\); did you mean "
+        r"nonlocal_resnet\(norm=...\)",
+    ):
         nonlocal_resnet(_resnet(), nrom="BN")
 
 
@@ -136,12 +140,25 @@ def _resnet(freeze_at=0):
         ),
         ({"after_blocks": {"res5": [0]}}, "this backbone builds no res5"),
         ({"norm": "LN2"}, "nonlocal_resnet(norm=...) = 'LN2' is not a detectron2 norm"),
+        (
+            {"after_blocks": {"res4": [1.0]}},
+            "block index 1.0 is a float, not an int (valid: -6 to 5 for res4)",
+        ),
+        ({"after_blocks": {"res4": [True]}}, "block index True is a bool, not an int"),
     ],
 )
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError) as error:
         nonlocal_resnet(_resnet(), **kwargs)
     assert message in str(error.value)
+
+
+def test_applied_twice_it_is_refused_naming_the_blocks_there():
+    resnet = nonlocal_resnet(_resnet())
+    with pytest.raises(ValueError, match="res4 has blocks of the family already"):
+        nonlocal_resnet(resnet)
+    with pytest.raises(ValueError, match="res4.nonlocal4"):
+        nonlocal_resnet(resnet, after_blocks={"res4": [1]})
 
 
 def test_a_block_in_a_frozen_stage_is_refused_naming_freeze_at():

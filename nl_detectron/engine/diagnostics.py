@@ -10,7 +10,8 @@ model that has a pairwise term (NL, DNL), detectron2's event storage (``metrics.
   position;
 - ``<block>/grad_<param>``: the gradient norm of theta, phi, g, W_z (``out``) and the norm's
   scale after the step's backward;
-- ``<block>/logit_std``: the std of the softmax logits over (query, key) pairs, per image;
+- ``<block>/logit_std``: the std of the softmax logits over (query, key) pairs, per image (the
+  softmax modes only);
 - ``<block>/entropy``: the attention's entropy / log S (1: uniform);
 - ``<block>/query_distance``: GCNet's mean cosine distance between the attention maps of
   different queries (0: one map for every query).
@@ -27,6 +28,8 @@ from ..analysis.attention_stats import mean_pairwise_cosine_distance
 from ..analysis.capture import family_blocks
 
 GRADIENT_PARAMETERS = ("theta", "phi", "g", "out")
+# The queries (evenly spaced over the map) the attention statistics are taken over.
+QUERIES = 256
 
 
 def pairwise_blocks(model):
@@ -47,7 +50,8 @@ def block_statistics(block, x, norm_input):
         block: an NL (or DNL) block.
         x: (N, C, H, W) its input; norm_input: (N, C, H, W) W_z y, its norm's input.
     Returns:
-        dict: name -> float, the statistics above that need no gradient.
+        dict: name -> float, the statistics above that need no gradient; those of the attention
+        over at most ``QUERIES`` queries, evenly spaced.
     """
     per_image = norm_input.flatten(2)  # (N, C, HW)
     stats = {
@@ -55,8 +59,14 @@ def block_statistics(block, x, norm_input):
         "norm_input_std_positions": per_image.std(2, unbiased=False).mean().item(),
     }
     theta, phi, _ = block.embed(x)
-    logits = theta @ phi.transpose(1, 2) * block.pairwise_scale()  # (N, L, S)
-    stats["logit_std"] = logits.flatten(1).std(1, unbiased=False).mean().item()
+    # At most QUERIES queries, evenly spaced: the statistics of a large map without its
+    # (N, L, S) matrix.
+    index = torch.linspace(0, theta.shape[1] - 1, min(QUERIES, theta.shape[1])).long()
+    theta = theta[:, index]
+    if block.softmax_weights:
+        # the 1/N modes have no logits: their f is normalised by N, not by a softmax
+        logits = theta @ phi.transpose(1, 2) * block.pairwise_scale()  # (N, K, S)
+        stats["logit_std"] = logits.flatten(1).std(1, unbiased=False).mean().item()
     weights = block.weights(theta, phi)
     num_keys = weights.shape[-1]
     if num_keys > 1:

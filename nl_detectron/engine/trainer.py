@@ -175,18 +175,23 @@ def ddp_kwargs(device, **settings):
     return settings if device.startswith("cuda") else {**settings, "device_ids": None}
 
 
+# The get_norm names that build torch's nn.SyncBatchNorm.
+TORCH_SYNC_BN = ("SyncBN", "nnSyncBN")
+
+
 def check_norms_fit_processes(cfg, world_size):
     """
-    Refuse ``"SyncBN"`` norms in a training of several CPU processes, naming the keys: torch's
-    SyncBatchNorm runs on GPUs only, and would fail inside DDP's constructor.
+    Refuse the norms that are torch's ``SyncBatchNorm`` (detectron2's ``"SyncBN"`` and
+    ``"nnSyncBN"``) in a training of several CPU processes, naming the keys: it runs on GPUs
+    only, and would fail inside DDP's constructor.
     """
     if world_size == 1 or cfg.MODEL.DEVICE.startswith("cuda"):
         return
-    keys = [key for key, value in _flat_items(cfg) if value == "SyncBN"]
-    if keys:
+    found = [(key, value) for key, value in _flat_items(cfg) if value in TORCH_SYNC_BN]
+    if found:
         raise ValueError(
-            f"{', '.join(f'{key} = SyncBN' for key in keys)}: torch's SyncBatchNorm runs on GPUs "
-            f"only, and these {world_size} processes run on {cfg.MODEL.DEVICE}. Use "
+            f"{', '.join(f'{key} = {value}' for key, value in found)}: torch's SyncBatchNorm "
+            f"runs on GPUs only, and these {world_size} processes run on {cfg.MODEL.DEVICE}. Use "
             "'naiveSyncBN' (detectron2's, which synchronises through any process group)."
         )
 

@@ -2,7 +2,7 @@ import torch
 from torch import nn
 
 from .attention import AttentionBlock
-from .settings import check_setting
+from .settings import DEFAULTS, check_setting
 
 # The transform of the pooled context: "bottleneck" (GC: 1x1 conv to C/r, LayerNorm, ReLU, 1x1
 # conv back) or "linear" (SNL: one 1x1 conv W_v, C to C).
@@ -22,13 +22,21 @@ class GlobalContextBlock2d(AttentionBlock):
     fusion a new block is the identity.
     """
 
-    def __init__(self, in_channels, *, transform="bottleneck", ratio=16, fusion="add"):
+    def __init__(
+        self,
+        in_channels,
+        *,
+        transform="bottleneck",
+        ratio=DEFAULTS["gc_ratio"],
+        fusion=DEFAULTS["gc_fusion"],
+    ):
         """
         Args:
             in_channels (int): channels C of the input x.
             transform (str): "bottleneck" (GC) or "linear" (SNL); see ``TRANSFORMS``.
-            ratio (int): the bottleneck's reduction r: C / r channels (GCNet's r16 and r4), at
-                least 1. Not used by "linear".
+            ratio (int): the bottleneck's reduction r: C // r channels (GCNet's r16 and r4),
+                at least 2 of them, since the LayerNorm over one channel would return its bias
+                whatever the context. Not used by "linear".
             fusion (str): "add" or "mul"; see ``settings.FUSIONS``.
         """
         super().__init__()
@@ -38,6 +46,12 @@ class GlobalContextBlock2d(AttentionBlock):
             raise ValueError(f"Unknown transform {transform!r}; valid: {', '.join(TRANSFORMS)}")
         check_setting("gc_fusion", fusion, "fusion")
         check_setting("gc_ratio", ratio, "ratio")
+        if transform == "bottleneck" and in_channels // ratio < 2:
+            raise ValueError(
+                f"ratio = {ratio!r} leaves {in_channels // ratio} channel(s) of {in_channels} in "
+                "the bottleneck, where its LayerNorm returns its bias whatever the context; use "
+                f"a ratio of at most {in_channels // 2}"
+            )
         self.in_channels = in_channels
         self.transform_kind = transform
         self.ratio = ratio
@@ -48,7 +62,7 @@ class GlobalContextBlock2d(AttentionBlock):
         if transform == "linear":
             self.transform = nn.Conv2d(in_channels, in_channels, kernel_size=1)  # W_v
         else:
-            planes = max(1, in_channels // ratio)
+            planes = in_channels // ratio
             self.transform = nn.Sequential(
                 nn.Conv2d(in_channels, planes, kernel_size=1),
                 nn.LayerNorm([planes, 1, 1]),

@@ -2,7 +2,7 @@ import torch
 from torch import nn
 
 from .nonlocal_block import NonLocalBlock2d, subsample
-from .settings import check_setting
+from .settings import DEFAULTS, check_setting
 
 
 class DisentangledNonLocalBlock2d(NonLocalBlock2d):
@@ -19,7 +19,7 @@ class DisentangledNonLocalBlock2d(NonLocalBlock2d):
     subsampling, embeddings, W_z, norm and identity at init are the NL block's.
     """
 
-    def __init__(self, in_channels, *, temperature=0.05, **kwargs):
+    def __init__(self, in_channels, *, temperature=DEFAULTS["dnl_temperature"], **kwargs):
         """
         Args:
             temperature (float): tau, above 0 (mmsegmentation's DNLHead default, 0.05).

@@ -6,7 +6,13 @@ from detectron2.layers import FrozenBatchNorm2d, get_norm
 
 from .attention import AttentionBlock
 from .nonlocal_ops import SOFTMAX_MODES, nonlocal_bounded, nonlocal_naive, pairwise_weights
-from .settings import check_logit_scale, check_norm_init_scale, check_setting
+from .settings import (
+    DEFAULTS,
+    check_logit_scale,
+    check_norm_at,
+    check_norm_init_scale,
+    check_setting,
+)
 
 
 def subsample(x):
@@ -48,18 +54,22 @@ class NonLocalBlock2d(AttentionBlock):
         self,
         in_channels,
         *,
-        inter_channels=None,
-        mode="embedded_gaussian",
-        sub_sample=True,
-        sub_sample_at="input",
-        norm="",
-        norm_init_scale=0.0,
-        init_std=0.01,
-        logit_scale=1.0,
-        use_scale=True,
-        impl="bounded",
+        inter_channels=DEFAULTS["inter_channels"],
+        mode=DEFAULTS["mode"],
+        sub_sample=DEFAULTS["sub_sample"],
+        sub_sample_at=DEFAULTS["sub_sample_at"],
+        norm=DEFAULTS["norm"],
+        norm_at=DEFAULTS["norm_at"],
+        norm_init_scale=DEFAULTS["norm_init_scale"],
+        init_std=DEFAULTS["init_std"],
+        logit_scale=DEFAULTS["logit_scale"],
+        use_scale=DEFAULTS["use_scale"],
+        impl=DEFAULTS["impl"],
     ):
         """
+        Every default is the ``MODEL.NONLOCAL`` key's (``settings.SETTINGS``), so a block built
+        here and one a config builds agree.
+
         Args:
             in_channels (int): channels C of the input x.
             inter_channels (int or None): channels of theta, phi and g; None for C // 2.
@@ -73,6 +83,9 @@ class NonLocalBlock2d(AttentionBlock):
                 ``settings.SUB_SAMPLE_AT``.
             norm (str): norm after W_z, a name for detectron2's ``get_norm``: "" (none), "BN",
                 "SyncBN", "GN", "FrozenBN", ...
+            norm_at (str): "out" (norm(W_z y), the paper's) or "y" (W_z norm(y), the norm
+                over the ``inter_channels`` of y, W_z starting at zero); see
+                ``settings.NORM_AT``.
             norm_init_scale (float): the initial scale (gamma) of a trainable norm. 0 (the
                 official BN_INIT_GAMMA) makes the block the identity through the norm; with any
                 other value W_z starts at zero instead, so the block is still the identity.
@@ -96,6 +109,7 @@ class NonLocalBlock2d(AttentionBlock):
             ("sub_sample", sub_sample),
             ("sub_sample_at", sub_sample_at),
             ("norm", norm),
+            ("norm_at", norm_at),
             ("norm_init_scale", norm_init_scale),
             ("init_std", init_std),
             ("logit_scale", logit_scale),
@@ -104,6 +118,7 @@ class NonLocalBlock2d(AttentionBlock):
         ):
             check_setting(name, value)
         check_norm_init_scale(norm, norm_init_scale)
+        check_norm_at(norm, norm_at, norm_init_scale)
         check_logit_scale(mode, logit_scale)
         if inter_channels is None:
             inter_channels = in_channels // 2
@@ -129,7 +144,9 @@ class NonLocalBlock2d(AttentionBlock):
             # w_f, projecting [theta_i, phi_j] to a scalar.
             self.concat_project = nn.Conv2d(2 * inter_channels, 1, kernel_size=1, bias=False)
         self.out = nn.Conv2d(inter_channels, in_channels, kernel_size=1)
-        self.norm = get_norm(norm, in_channels) if norm else None
+        self.norm_at = norm_at
+        norm_channels = inter_channels if norm_at == "y" else in_channels
+        self.norm = get_norm(norm, norm_channels) if norm else None
         self.sub_sample = sub_sample
         self.norm_init_scale = float(norm_init_scale)
         self.init_std = float(init_std)
@@ -147,9 +164,9 @@ class NonLocalBlock2d(AttentionBlock):
         if trainable_norm:
             nn.init.constant_(self.norm.weight, self.norm_init_scale)
             nn.init.zeros_(self.norm.bias)
-        if not trainable_norm or self.norm_init_scale != 0:
-            # No norm, a frozen one that stays the identity, or a norm whose scale starts
-            # elsewhere than zero: W_z itself starts at zero.
+        if not trainable_norm or self.norm_init_scale != 0 or self.norm_at == "y":
+            # No norm, a frozen one that stays the identity, a norm whose scale starts
+            # elsewhere than zero, or a norm before W_z: W_z itself starts at zero.
             nn.init.zeros_(self.out.weight)
             nn.init.zeros_(self.out.bias)
 
@@ -207,6 +224,8 @@ class NonLocalBlock2d(AttentionBlock):
         """
         n, c, h, w = x.shape
         y = self.attend(x).transpose(1, 2).reshape(n, self.inter_channels, h, w)
+        if self.norm_at == "y":
+            return x + self.out(self.norm(y))
         y = self.out(y)
         if self.norm is not None:
             y = self.norm(y)
@@ -261,7 +280,8 @@ class NonLocalBlock2d(AttentionBlock):
 
     def extra_repr(self):
         pool = f"sub_sample_at={self.sub_sample_at}" if self.sub_sample else "sub_sample=False"
+        norm_at = ", norm_at=y" if self.norm_at == "y" else ""
         return (
             f"mode={self.mode}, inter_channels={self.inter_channels}, {pool}, "
-            f"scale={self.scale:.4g}, impl={self.impl}"
+            f"scale={self.scale:.4g}, impl={self.impl}{norm_at}"
         )

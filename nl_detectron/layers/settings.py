@@ -4,13 +4,15 @@ meaning and which blocks read it. Everything else is derived from ``SETTINGS``: 
 ``MODEL.NONLOCAL`` keys (the upper-case names) and their defaults (``config.py``), the checks
 with their messages for YAML and Python configs (``check_settings``), the refusal of a changed
 setting that the chosen block does not read, the keyword arguments of ``nonlocal_resnet``, and
-the table of keys in README.md (``settings_markdown``, tested against it).
+the table of keys in docs/config.md (``settings_markdown``, tested against it).
 
 A new setting is one ``Setting`` here plus the block argument that takes it; a new block is one
 module plus its name in the ``blocks`` of the settings it reads (docs/family.md, "Adding a
 block").
 """
 
+import difflib
+import math
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -32,6 +34,10 @@ SUB_SAMPLE_AT = ("input", "embedding")
 # starts as the identity) or "mul" (z = x * sigmoid(t), mmcv's channel_mul: x / 2 at init).
 FUSIONS = ("add", "mul")
 NORMS = ("BN", "SyncBN", "GN", "FrozenBN", "naiveSyncBN", "nnSyncBN")
+# Where the norm goes: "out" normalises W_z y (the paper's and the official code's
+# z = norm(W_z y) + x); "y" normalises y before W_z (z = W_z norm(y) + x), so that W_z, starting
+# at zero, gets a gradient of unit-variance inputs and the term grows from zero with W_z.
+NORM_AT = ("out", "y")
 
 
 def one_of(choices):
@@ -61,12 +67,12 @@ def int_at_least_one(value):
 
 
 def positive_number(value):
-    if not (_is_number(value) and value > 0):
-        return "must be a number above 0"
+    if not (_is_number(value) and math.isfinite(value) and value > 0):
+        return "must be a finite number above 0"
 
 
 def finite_number(value):
-    if not (_is_number(value) and abs(value) != float("inf") and value == value):
+    if not (_is_number(value) and math.isfinite(value)):
         return "must be a finite number"
 
 
@@ -112,7 +118,7 @@ SETTINGS = (
         BLOCKS,
         one_of(BLOCKS),
         "the block of the family: `nonlocal`, `simplified` (SNL), `gc` (GC block), "
-        "`disentangled` (DNL) ([the family](docs/family.md))",
+        "`disentangled` (DNL) ([the family](family.md))",
     ),
     Setting(
         "mode",
@@ -150,7 +156,15 @@ SETTINGS = (
         PAIRWISE,
         detectron2_norm,
         'norm after W_z (`""`: none, W_z zero instead) '
-        "([which norm](docs/block.md#the-norm-and-its-initial-scale))",
+        "([which norm](block.md#the-norm-and-its-initial-scale))",
+    ),
+    Setting(
+        "norm_at",
+        "out",
+        PAIRWISE,
+        one_of(NORM_AT),
+        "`out`: z = norm(W_z y) + x (the paper's); `y`: z = W_z norm(y) + x, W_z starting at zero "
+        "([which init](block.md#the-norm-and-its-initial-scale))",
     ),
     Setting(
         "norm_init_scale",
@@ -158,7 +172,7 @@ SETTINGS = (
         PAIRWISE,
         finite_number,
         "initial scale of that norm. Not 0: W_z starts at zero, so the block starts as the "
-        "identity and learns ([why](docs/block.md#the-norm-and-its-initial-scale)); 0 (the "
+        "identity and learns ([why](block.md#the-norm-and-its-initial-scale)); 0 (the "
         "official init) starts the norm's scale at zero instead",
     ),
     Setting(
@@ -240,7 +254,12 @@ def check_settings(*, key=str, **settings):
     """
     unknown = sorted(set(settings) - set(DEFAULTS))
     if unknown:
-        raise TypeError(f"unknown block settings {unknown}; valid: {', '.join(DEFAULTS)}")
+        close = difflib.get_close_matches(unknown[0], DEFAULTS, n=1)
+        hint = f"; did you mean {key(close[0])}?" if close else ""
+        raise TypeError(
+            f"unknown block setting {', '.join(key(n) for n in unknown)}{hint} Valid: "
+            f"{', '.join(key(n) for n in DEFAULTS)}"
+        )
     values = {**DEFAULTS, **settings}
     for name, value in values.items():
         check_setting(name, value, key(name))
@@ -263,6 +282,7 @@ def check_settings(*, key=str, **settings):
             "embedded_gaussian pairwise term; leave the mode at 'embedded_gaussian'"
         )
     check_norm_init_scale(values["norm"], values["norm_init_scale"], key)
+    check_norm_at(values["norm"], values["norm_at"], values["norm_init_scale"], key)
     check_logit_scale(values["mode"], values["logit_scale"], key)
     return values
 
@@ -276,6 +296,17 @@ def check_norm_init_scale(norm, norm_init_scale, key=str):
         )
 
 
+def check_norm_at(norm, norm_at, norm_init_scale, key=str):
+    """A norm before W_z needs a norm, and a scale that passes y on: W_z starts at zero, and a
+    zero scale too would leave every parameter of the block without a gradient."""
+    if norm_at == "y" and (norm in ("", "FrozenBN") or norm_init_scale == 0):
+        raise ValueError(
+            f"{key('norm_at')} = 'y' needs a trainable norm with a non-zero initial scale (W_z "
+            f"starts at zero), but {key('norm')} = {norm!r} and {key('norm_init_scale')} = "
+            f"{norm_init_scale!r}"
+        )
+
+
 def check_logit_scale(mode, logit_scale, key=str):
     """A logit factor other than 1 needs a softmax mode: the 1/N modes have no logits."""
     if logit_scale != 1 and mode not in SOFTMAX_MODES:
@@ -286,7 +317,7 @@ def check_logit_scale(mode, logit_scale, key=str):
 
 
 def settings_markdown():
-    """The table of ``MODEL.NONLOCAL`` block settings in README.md: key, default, meaning."""
+    """The table of ``MODEL.NONLOCAL`` block settings in docs/config.md: key, default, meaning."""
     rows = ["| key (`MODEL.NONLOCAL.`) | default | meaning |", "|---|---|---|"]
     for s in SETTINGS:
         default = f'`"{s.default}"`' if isinstance(s.default, str) else f"`{s.default}`"

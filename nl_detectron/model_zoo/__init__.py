@@ -57,16 +57,18 @@ def get_config_file(config_path):
     Raises:
         FileNotFoundError: no such config, naming the closest ones.
     """
-    path = os.path.join(configs_root(), config_path)
-    if not os.path.isfile(path) or not config_path.endswith(CONFIG_SUFFIXES):
-        known = list_configs()
+    known = list_configs()
+    if not isinstance(config_path, str):
+        raise TypeError(f"config_path must be a str such as {known[0]!r}, got {config_path!r}")
+    # Only the shipped configs: a path that leaves configs/ ("../setup.py") is not one.
+    if config_path not in known:
         close = difflib.get_close_matches(config_path, known, n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise FileNotFoundError(
             f"{config_path!r} is not a config of nl_detectron's model zoo{hint} "
             f"(nl_detectron.model_zoo.list_configs() lists all {len(known)})"
         )
-    return path
+    return os.path.join(configs_root(), config_path)
 
 
 def get_config(config_path, trained=False):

@@ -18,7 +18,7 @@ from detectron2.modeling.backbone.fpn import (
 )
 from detectron2.modeling.backbone.resnet import build_resnet_backbone
 
-from ..layers import SETTINGS, build_block, check_settings
+from ..layers import SETTINGS, AttentionBlock, build_block, check_settings
 from ..utils.compat import replace_resnet_stage
 
 STAGE_KEYS = OrderedDict((f"res{i}", f"RES{i}") for i in range(2, 6))
@@ -49,7 +49,12 @@ def _yaml_placement_key(stage_name):
 def _resolve_indices(key, stage_name, indices, num_blocks):
     resolved = []
     for index in indices:
-        if not isinstance(index, int) or not -num_blocks <= index < num_blocks:
+        if not isinstance(index, int) or isinstance(index, bool):
+            raise ValueError(
+                f"{key}: block index {index!r} is a {type(index).__name__}, not an int (valid: "
+                f"{-num_blocks} to {num_blocks - 1} for {stage_name})"
+            )
+        if not -num_blocks <= index < num_blocks:
             raise ValueError(
                 f"{key}: block index {index!r} is out of range for {stage_name}, which has "
                 f"{num_blocks} blocks (valid: {-num_blocks} to {num_blocks - 1})"
@@ -100,6 +105,13 @@ def insert_nonlocal_blocks(
                 f"{freeze_at}; lower it below {stage_id} or place the block in a later stage"
             )
         stage = getattr(resnet, stage_name)
+        present = [n for n, m in stage.named_children() if isinstance(m, AttentionBlock)]
+        if present:
+            raise ValueError(
+                f"{key} = {list(indices)}, but {stage_name} has blocks of the family already "
+                f"({', '.join(f'{stage_name}.{n}' for n in present)}): insert them once, into "
+                "detectron2's ResNet as built"
+            )
         after = set(_resolve_indices(key, stage_name, indices, len(stage)))
         modules = OrderedDict()
         for name, block in stage.named_children():

@@ -4,7 +4,7 @@ import os
 import pytest
 import torch
 
-from nl_detectron.engine import Trainer
+from nl_detectron.engine import Trainer, diagnostics
 from nl_detectron.engine.diagnostics import block_statistics
 from nl_detectron.layers import NonLocalBlock2d
 from tests.helpers import REPO_ROOT, SMALL_TRAINING, command_line, small_cfg
@@ -39,6 +39,24 @@ def test_zero_embeddings_give_uniform_attention_and_no_logit_spread():
     torch.nn.init.normal_(block.theta.weight, std=10)
     sharp = block_statistics(block, x, torch.zeros(2, 32, 4, 6))
     assert sharp["logit_std"] > 1 and sharp["entropy"] < 0.9 and sharp["query_distance"] > 0.1
+
+
+@pytest.mark.parametrize("mode", ["dot_product", "concatenation"])
+def test_the_1_over_n_modes_report_no_logit_spread(mode):
+    """Their f is normalised by N, not by a softmax: a logit std would mean nothing there."""
+    block = NonLocalBlock2d(32, norm="GN", mode=mode)
+    stats = block_statistics(block, torch.randn(2, 32, 4, 6), torch.zeros(2, 32, 4, 6))
+    assert "logit_std" not in stats and "query_distance" in stats
+
+
+def test_a_large_map_is_measured_over_a_bounded_set_of_queries(monkeypatch):
+    """No (N, L, S) matrix of every query: the weights are taken for at most QUERIES of them."""
+    block = NonLocalBlock2d(32, norm="GN")
+    shapes = []
+    weights = block.weights
+    monkeypatch.setattr(block, "weights", lambda t, p: shapes.append(t.shape) or weights(t, p))
+    block_statistics(block, torch.randn(2, 32, 40, 40), torch.zeros(2, 32, 40, 40))
+    assert shapes == [(2, diagnostics.QUERIES, 16)]
 
 
 def test_training_with_diagnostics_writes_them_to_metrics_json(tmp_path):

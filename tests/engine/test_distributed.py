@@ -404,13 +404,17 @@ def test_no_config_leaves_a_trainable_parameter_unused(config):
     assert not unused
 
 
-def test_syncbn_with_cpu_processes_is_refused_naming_the_keys():
-    cfg = load_config(DEMO_CONFIG, ["MODEL.NONLOCAL.NORM", "SyncBN", "MODEL.FPN.NORM", "SyncBN"])
+@pytest.mark.parametrize("norm", ["SyncBN", "nnSyncBN"])
+def test_torch_syncbn_with_cpu_processes_is_refused_naming_the_keys(norm):
+    cfg = load_config(DEMO_CONFIG, ["MODEL.NONLOCAL.NORM", norm, "MODEL.FPN.NORM", norm])
     check_norms_fit_processes(cfg, world_size=1)
     with pytest.raises(ValueError) as error:
         check_norms_fit_processes(cfg, world_size=2)
-    assert "MODEL.FPN.NORM = SyncBN, MODEL.NONLOCAL.NORM = SyncBN" in str(error.value)
+    assert f"MODEL.FPN.NORM = {norm}, MODEL.NONLOCAL.NORM = {norm}" in str(error.value)
     assert "naiveSyncBN" in str(error.value)
+    check_norms_fit_processes(
+        load_config(DEMO_CONFIG, ["MODEL.NONLOCAL.NORM", "naiveSyncBN"]), world_size=2
+    )
 
 
 @pytest.mark.slow

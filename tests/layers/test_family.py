@@ -175,7 +175,7 @@ def test_gc_bad_arguments_name_the_value(kwargs, match):
 
 
 def test_dnl_bad_arguments_name_the_value():
-    with pytest.raises(ValueError, match="temperature = 0 must be a number above 0"):
+    with pytest.raises(ValueError, match="temperature = 0 must be a finite number above 0"):
         DisentangledNonLocalBlock2d(32, temperature=0)
     with pytest.raises(ValueError, match="embedded_gaussian, got 'dot_product'"):
         DisentangledNonLocalBlock2d(32, mode="dot_product")

@@ -109,7 +109,7 @@ def test_init_std_sets_the_embeddings_spread():
         assert conv.weight.std().item() == pytest.approx(0.1, rel=0.05)
 
 
-def test_readme_key_table_is_the_settings_table():
-    with open(os.path.join(REPO_ROOT, "README.md")) as f:
-        readme = f.read()
-    assert settings_markdown() in readme
+def test_the_docs_key_table_is_the_settings_table():
+    with open(os.path.join(REPO_ROOT, "docs", "config.md")) as f:
+        page = f.read()
+    assert settings_markdown() in page

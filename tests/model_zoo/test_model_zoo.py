@@ -63,3 +63,19 @@ def test_trained_weights_are_refused_rather_than_a_random_model():
         model_zoo.get_config("mask_rcnn_R50_NL.yaml", trained=True)
     with pytest.raises(ValueError, match="no trained weights"):
         model_zoo.get("demo/mask_rcnn_R18_NL_fast.yaml", trained=True)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["../setup.py", "../configs/mask_rcnn_R50_NL.yaml", "/etc/passwd", "demo/../../setup.py"],
+)
+def test_a_path_outside_the_shipped_configs_is_refused(path):
+    with pytest.raises(FileNotFoundError, match="is not a config of nl_detectron's model zoo"):
+        model_zoo.get_config_file(path)
+    with pytest.raises(FileNotFoundError):
+        model_zoo.get_config(path)
+
+
+def test_a_config_path_of_another_type_is_named():
+    with pytest.raises(TypeError, match="config_path must be a str .* got 3"):
+        model_zoo.get_config_file(3)

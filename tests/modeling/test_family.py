@@ -87,7 +87,7 @@ def test_gc_c3_to_c5_puts_a_block_after_every_residual_block():
         (("MODEL.NONLOCAL.BLOCK", "gc", "MODEL.NONLOCAL.GC_FUSION", "cat"), "GC_FUSION = 'cat'"),
         (
             ("MODEL.NONLOCAL.BLOCK", "disentangled", "MODEL.NONLOCAL.DNL_TEMPERATURE", -1.0),
-            "DNL_TEMPERATURE = -1.0 must be a number above 0",
+            "DNL_TEMPERATURE = -1.0 must be a finite number above 0",
         ),
     ],
 )
