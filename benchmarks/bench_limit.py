@@ -83,7 +83,7 @@ def main():
     with torch.no_grad():
         for name in args.maps:
             c, h, w = FEATURE_MAPS[name]
-            block = NonLocalBlock2d(c).eval()
+            block = NonLocalBlock2d(c, norm="").eval()
             x = torch.randn(1, c, h, w)
             by_operator = flop_count(block, (x,)).by_operator()
             total = timed(lambda b=block, x=x: b(x), "cpu", args.repeats)

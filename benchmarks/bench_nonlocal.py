@@ -75,7 +75,7 @@ def run_cell(mode, feature_map, pass_, device, pairs, scope, naive_fits, batch, 
     c, h, w = FEATURE_MAPS[feature_map]
     blocks = {
         impl: NonLocalBlock2d(
-            c, mode=mode, sub_sample=True, sub_sample_at=sub_sample_at, impl=impl
+            c, mode=mode, sub_sample=True, sub_sample_at=sub_sample_at, impl=impl, norm=""
         ).to(device)
         for impl in IMPLS
     }

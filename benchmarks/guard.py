@@ -5,7 +5,7 @@ grids, where each object's label depends on an object farther away than the conv
 
     python benchmarks/guard.py                                  # every row of GUARD_ROWS
     python benchmarks/guard.py --task partner --steps 1500 --seeds 0 1
-    python benchmarks/guard.py --rows "NL, BN, scale 0 (official)" none --control
+    python benchmarks/guard.py --rows "NL, BN, scale 0 (official; the default)" none --control
 
 The grids are H x W cells (default 20 x 20); an object is one cell with one-hot shape (4) and
 colour (4) channels, a cue a cell with its own flag and a colour, all under Gaussian noise of
@@ -42,20 +42,22 @@ NOISE = 0.05
 MIN_DISTANCE = 10
 LEARNED = 0.9
 TASKS = ("cue", "partner")
-# name: the block's settings (``build_block``'s arguments), or None for no block. The first
-# row is the default of every NL config.
+# name: the block's settings (``build_block``'s arguments), or None for no block. Each NL row
+# names its norm and initial scale, so that a row trains the same block whatever the defaults;
+# the first is the default of every NL config.
 GUARD_ROWS = {
-    "NL (shipped default: GN, scale 1, W_z 0)": {},
+    "NL, BN, scale 0 (official; the default)": {"norm": "BN", "norm_init_scale": 0.0},
     "none": None,
-    "NL, GN, scale 0 (official init)": {"norm_init_scale": 0.0},
-    "NL, BN, scale 0 (official)": {"norm": "BN", "norm_init_scale": 0.0},
-    "NL, BN, scale 1, W_z 0": {"norm": "BN"},
+    "NL, GN, scale 1, W_z 0": {"norm": "GN", "norm_init_scale": 1.0},
+    "NL, GN, scale 0 (official init)": {"norm": "GN", "norm_init_scale": 0.0},
+    "NL, BN, scale 1, W_z 0": {"norm": "BN", "norm_init_scale": 1.0},
     "NL, no norm, W_z 0": {"norm": "", "norm_init_scale": 0.0},
-    "NL, logits x8": {"logit_scale": 8.0},
-    "NL, BN, logits x8": {"norm": "BN", "logit_scale": 8.0},
+    "NL, GN before W_z, W_z 0": {"norm": "GN", "norm_at": "y", "norm_init_scale": 1.0},
+    "NL, GN, scale 1, logits x8": {"norm": "GN", "norm_init_scale": 1.0, "logit_scale": 8.0},
+    "NL, BN, scale 1, logits x8": {"norm": "BN", "norm_init_scale": 1.0, "logit_scale": 8.0},
     "SNL": {"block": "simplified"},
     "GC r4": {"block": "gc", "gc_ratio": 4},
-    "DNL": {"block": "disentangled"},
+    "DNL, GN, scale 1, W_z 0": {"block": "disentangled", "norm": "GN", "norm_init_scale": 1.0},
 }
 
 

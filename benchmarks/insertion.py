@@ -10,7 +10,8 @@ and the box AP:
     python tools/train_net.py --config-file configs/demo/mask_rcnn_R18_NL_fast.yaml \
         MODEL.BACKBONE.NAME build_resnet_fpn_backbone SEED 1 OUTPUT_DIR output/insertion/baseline
     python benchmarks/insertion.py --config-file configs/demo/mask_rcnn_R18_NL_fast.yaml \
-        --baseline-weights output/insertion/baseline/model_final.pth SEED 1
+        --baseline-weights output/insertion/baseline/model_final.pth --ap-at 0 100 400 \
+        --output output/insertion/fast.md SEED 1
 
 Each row of ``INSERTION_ROWS`` names every setting of the norm and its init, so that a table
 is the same whatever the defaults are. Trailing ``KEY VALUE`` overrides apply to every row
@@ -31,12 +32,13 @@ from nl_detectron.analysis import family_blocks, relative_terms
 from nl_detectron.config import load_config
 from nl_detectron.engine import Trainer
 
-# name: the MODEL.NONLOCAL overrides of the norm and its init.
+# name: the MODEL.NONLOCAL overrides of the norm, where it goes and its init.
 INSERTION_ROWS = {
-    "GN, scale 1, W_z 0": ["NORM", "GN", "NORM_INIT_SCALE", "1.0"],
-    "GN, scale 0 (official init)": ["NORM", "GN", "NORM_INIT_SCALE", "0.0"],
-    "BN, scale 0 (official)": ["NORM", "BN", "NORM_INIT_SCALE", "0.0"],
-    "no norm, W_z 0": ["NORM", "", "NORM_INIT_SCALE", "0.0"],
+    "GN, scale 1, W_z 0": ["NORM", "GN", "NORM_AT", "out", "NORM_INIT_SCALE", "1.0"],
+    "GN, scale 0 (official init)": ["NORM", "GN", "NORM_AT", "out", "NORM_INIT_SCALE", "0.0"],
+    "BN, scale 0 (official)": ["NORM", "BN", "NORM_AT", "out", "NORM_INIT_SCALE", "0.0"],
+    "no norm, W_z 0": ["NORM", "", "NORM_AT", "out", "NORM_INIT_SCALE", "0.0"],
+    "GN before W_z, W_z 0": ["NORM", "GN", "NORM_AT", "y", "NORM_INIT_SCALE", "1.0"],
 }
 TERMS_AT = (1, 2, 5, 10, 25, 50, 100)
 GRADIENTS_AT = (1, 10, 100)
@@ -120,28 +122,27 @@ def insert_and_train(config_file, baseline_weights, opts=(), *, terms_at=TERMS_A
         opts = [*opts, "MODEL.WEIGHTS", baseline_weights, "OUTPUT_DIR", output_dir]
         opts += ["TEST.EVAL_PERIOD", "0", "SOLVER.CHECKPOINT_PERIOD", "1000000"]
         cfg = load_config(config_file, opts)
-        inputs = validation_inputs(cfg)
-        if not ap_at:
-            # no evaluation, not even the trainer's own after its last iteration
-            cfg.DATASETS.TEST = ()
         cfg.freeze()
+        inputs = validation_inputs(cfg)
+        # The trainer evaluates nothing itself (no test set): the probe evaluates where asked.
+        train_cfg = cfg.clone()
+        train_cfg.defrost()
+        train_cfg.DATASETS.TEST = ()
+        train_cfg.freeze()
         torch.manual_seed(cfg.SEED)
-        trainer = Trainer(cfg)
+        trainer = Trainer(train_cfg)
         trainer.resume_or_load(resume=False)
         probe = InsertionProbe(
             inputs,
             terms_at=[i for i in terms_at if i <= cfg.SOLVER.MAX_ITER],
             gradients_at=[i for i in GRADIENTS_AT if i <= cfg.SOLVER.MAX_ITER],
-            ap_at=[i for i in ap_at if 0 < i < cfg.SOLVER.MAX_ITER],
+            ap_at=[i for i in ap_at if 0 < i <= cfg.SOLVER.MAX_ITER],
             evaluate=lambda model: box_ap(cfg, model),
         )
         trainer.register_hooks([probe])
         if 0 in ap_at:
             probe.ap[0] = box_ap(cfg, trainer.model)
-        # the trainer's own evaluation after its last iteration
-        last = trainer.train() or {}
-        if cfg.SOLVER.MAX_ITER in ap_at:
-            probe.ap[cfg.SOLVER.MAX_ITER] = last.get("bbox", {}).get("AP", float("nan"))
+        trainer.train()
         return {"terms": probe.terms, "gradients": probe.gradients, "ap": probe.ap, "lr": probe.lr}
 
 
@@ -194,7 +195,8 @@ def main(argv=None):
         nargs="*",
         type=int,
         default=[0, 100, 400],
-        help="iterations after which to evaluate the box AP (0: at insertion, once)",
+        help="iterations after which to evaluate the box AP (0: at insertion, once); before the "
+        "KEY VALUE overrides, put another option after it",
     )
     parser.add_argument("--output", help="also write the tables to this markdown file")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE overrides for every row")

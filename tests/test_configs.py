@@ -43,9 +43,12 @@ def test_a_3x_config_is_its_1x_config_but_for_the_schedule(config):
     assert three == one
 
 
-def test_nl_config_differs_from_its_baseline_twin_only_in_the_backbone():
+def test_nl_config_differs_from_its_baseline_twin_only_in_the_backbone_and_its_block():
     nl = load_config(os.path.join(REPO_ROOT, "configs", "mask_rcnn_R50_NL.yaml"))
     base = load_config(os.path.join(REPO_ROOT, "configs", "mask_rcnn_R50.yaml"))
     assert nl.MODEL.BACKBONE.NAME == "build_resnet_fpn_nl_backbone"
     base.MODEL.BACKBONE.NAME = nl.MODEL.BACKBONE.NAME
+    # ... and in the block's own keys, which only an NL backbone reads (its SyncBN)
+    assert nl.MODEL.NONLOCAL != base.MODEL.NONLOCAL
+    base.MODEL.NONLOCAL = nl.MODEL.NONLOCAL
     assert nl == base

@@ -44,12 +44,22 @@ def test_the_control_puts_the_label_on_the_object():
 
 
 @pytest.mark.slow
-def test_the_shipped_default_learns_the_cue_task():
-    """The default NL block (``DEFAULTS``: GN, its scale at 1 and W_z at zero) learns the cue in
-    the guard's small network; with the official zero scale it stays at chance there
-    (docs/experiments.md, "The guard")."""
-    result = guard.train_guard({}, "cue", seed=0, steps=600, eval_every=100, stop_when_learned=True)
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_shipped_default_learns_the_cue_task(seed):
+    """The default NL block (``DEFAULTS``: BN after W_z, its scale at zero, as the official code)
+    learns the cue in the guard's small network. Over seeds 0 to 7 it learned on 8 of 8 by step
+    200 at one thread and on 7 of 8 by step 300 at two (seed 3 not by 400); seeds 1 and 2
+    learned by step 200 at both (docs/experiments_appendix.md, "The guard"), so 600 steps leave
+    a margin of 3 for another machine's kernels."""
+    result = guard.train_guard({}, "cue", seed=seed, steps=600, stop_when_learned=True)
     assert result["learned_at"] is not None, result["curve"]
+
+
+def test_the_first_row_is_the_shipped_default():
+    from nl_detectron.layers.settings import DEFAULTS
+
+    first = next(iter(guard.GUARD_ROWS.values()))
+    assert all(DEFAULTS[name] == value for name, value in first.items()), first
 
 
 @pytest.mark.parametrize("row", list(guard.GUARD_ROWS))

@@ -53,4 +53,8 @@ def test_gn_with_its_scale_at_one_outgrows_the_bound(trained_baseline):
 def test_every_row_names_the_norm_and_its_initial_scale():
     for name in insertion.INSERTION_ROWS:
         keys = insertion.row_opts(name)[::2]
-        assert keys == ["MODEL.NONLOCAL.NORM", "MODEL.NONLOCAL.NORM_INIT_SCALE"], name
+        assert keys == [
+            "MODEL.NONLOCAL.NORM",
+            "MODEL.NONLOCAL.NORM_AT",
+            "MODEL.NONLOCAL.NORM_INIT_SCALE",
+        ], name

@@ -26,10 +26,13 @@ def test_training_iterations_give_finite_losses_and_nl_gradients():
             assert all(math.isfinite(v.item()) for v in losses.values()), losses
             optimizer.zero_grad()
             total.backward()
-            # W_z, zero-initialised under a norm whose scale starts at 1, gets a gradient at once
-            assert block.out.weight.grad.abs().sum() > 0
-            if iteration > 0:
-                # ... and once it is non-zero, every NL parameter does.
+            if iteration == 0:
+                # The official init: the norm's scale starts at zero, so at first only the scale
+                # gets a gradient, and the block grows from zero through it.
+                assert block.norm.weight.grad.abs().sum() > 0
+                assert not block.out.weight.grad.any()
+            else:
+                # ... and once the scale has moved, every NL parameter does.
                 for name, p in block.named_parameters():
                     assert p.grad is not None and p.grad.abs().sum() > 0, name
                     assert torch.isfinite(p.grad).all(), name

@@ -3,10 +3,9 @@ Mask R-CNN R50-FPN with one NL block in res4 (the paper's COCO setting), on dete
 strongest R50 recipe: new_baselines/mask_rcnn_R_50_FPN_100ep_LSJ.py (from scratch, SyncBN,
 large-scale jitter, 64 images per batch, 100 epochs). Only the backbone differs from it.
 
-The block's norm is SyncBN, as the recipe's backbone: with 64 images per batch synchronised over
-the GPUs, the batch statistics that made us choose GN for 16-image YAML recipes are good, and
-SyncBN is the official code's BN. Its scale starts at 1 with W_z at zero, the default of every NL
-config (docs/block.md, "The norm and its initial scale").
+The block's norm is SyncBN, as the recipe's backbone and every COCO config's block: the official
+code's BN over the 64 images of a batch, its scale starting at zero (docs/block.md, "The norm
+and its initial scale").
 """
 
 from detectron2.config import LazyCall as L

@@ -23,13 +23,11 @@ dataloader = get_config("common/data/coco.py").dataloader
 optimizer = get_config("common/optim.py").SGD
 train = get_config("common/train.py").train
 
-# Model: the YAML demo's sizes. ResNet with BN, trained from its stem on; the NL block with GN.
+# Model: the YAML demo's sizes. ResNet with BN, trained from its stem on; the NL block as there.
 _resnet = model.backbone.bottom_up
 _resnet.stem.norm = _resnet.stages.norm = "BN"
 _resnet.freeze_at = 0
-model.backbone.bottom_up = L(nonlocal_resnet)(
-    resnet=_resnet, after_blocks={"res4": [-2]}, norm="GN"
-)
+model.backbone.bottom_up = L(nonlocal_resnet)(resnet=_resnet, after_blocks={"res4": [-2]})
 model.backbone.in_features = "${.bottom_up.resnet.out_features}"
 model.backbone.out_channels = 128
 model.proposal_generator.head.in_channels = 128

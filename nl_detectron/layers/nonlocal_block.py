@@ -225,11 +225,28 @@ class NonLocalBlock2d(AttentionBlock):
         n, c, h, w = x.shape
         y = self.attend(x).transpose(1, 2).reshape(n, self.inter_channels, h, w)
         if self.norm_at == "y":
-            return x + self.out(self.norm(y))
+            return x + self.out(self.normalize(y))
         y = self.out(y)
         if self.norm is not None:
-            y = self.norm(y)
+            y = self.normalize(y)
         return x + y
+
+    def normalize(self, t):
+        """
+        ``self.norm(t)``, but where a batch norm in training gets one value per channel (a
+        batch of one 1x1 map), which has no batch statistics: there it normalises with its
+        running statistics, as in inference. (Not the synchronised norms: their statistics come
+        from every process's batch.)
+
+        Args:
+            t: (N, C', H, W), C' the norm's channels
+        """
+        if self.training and type(self.norm) is nn.BatchNorm2d and t.numel() == t.shape[1]:
+            norm = self.norm
+            return F.batch_norm(
+                t, norm.running_mean, norm.running_var, norm.weight, norm.bias, False, 0.0, norm.eps
+            )
+        return self.norm(t)
 
     def attend(self, x):
         """

@@ -152,10 +152,11 @@ SETTINGS = (
     ),
     Setting(
         "norm",
-        "GN",
+        "BN",
         PAIRWISE,
         detectron2_norm,
-        'norm after W_z (`""`: none, W_z zero instead) '
+        'norm after W_z, as the official code (`""`: none, W_z zero instead); the COCO configs '
+        "use `SyncBN` for their 2 images per GPU "
         "([which norm](block.md#the-norm-and-its-initial-scale))",
     ),
     Setting(
@@ -168,12 +169,13 @@ SETTINGS = (
     ),
     Setting(
         "norm_init_scale",
-        1.0,
+        0.0,
         PAIRWISE,
         finite_number,
-        "initial scale of that norm. Not 0: W_z starts at zero, so the block starts as the "
-        "identity and learns ([why](block.md#the-norm-and-its-initial-scale)); 0 (the "
-        "official init) starts the norm's scale at zero instead",
+        "initial scale of that norm: 0 (the official init) makes the inserted block grow from "
+        "zero; not 0: W_z starts at zero instead, the block is still the identity at insertion "
+        "but its term reaches the features' size within the warm-up, and learns sooner "
+        "([what each costs](block.md#the-norm-and-its-initial-scale))",
     ),
     Setting(
         "init_std",

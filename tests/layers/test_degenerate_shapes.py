@@ -41,7 +41,7 @@ SHAPES = dict(
 def _block(mode, subsampling, impl, dtype, channels=8, seed=0):
     """A block whose W_z is non-zero (so y matters) with every other weight drawn from seed."""
     torch.manual_seed(seed)
-    block = NonLocalBlock2d(channels, mode=mode, impl=impl, **subsampling)
+    block = NonLocalBlock2d(channels, mode=mode, impl=impl, **subsampling, norm="")
     with torch.no_grad():
         for p in block.parameters():
             p.add_(torch.randn_like(p) * 0.5)

@@ -91,3 +91,13 @@ def test_in_channels_must_be_a_positive_int(in_channels):
     for block in BLOCKS:
         with pytest.raises(ValueError, match="in_channels must be a positive int"):
             build_block(in_channels, block=block)
+
+
+def test_a_batch_norm_given_one_value_per_channel_in_training_uses_its_running_statistics():
+    """A batch of one 1x1 map has no batch statistics: the default BN trains through it."""
+    torch.manual_seed(0)
+    block = NonLocalBlock2d(64, norm="BN")
+    torch.nn.init.normal_(block.norm.weight)
+    x = torch.randn(1, 64, 1, 1)
+    trained = block.train()(x)
+    assert torch.equal(trained, block.eval()(x)) and not torch.equal(trained, x)

@@ -104,8 +104,10 @@ def test_dnl_equals_mmseg_but_for_its_second_bias(impl):
 @pytest.mark.parametrize("sub_sample_at", ["input", "embedding"])
 def test_dnl_bounded_equals_naive_with_subsampling(sub_sample_at):
     torch.manual_seed(0)
-    fast = perturb(DisentangledNonLocalBlock2d(16, sub_sample_at=sub_sample_at)).double()
-    naive = DisentangledNonLocalBlock2d(16, sub_sample_at=sub_sample_at, impl="naive").double()
+    fast = perturb(DisentangledNonLocalBlock2d(16, sub_sample_at=sub_sample_at, norm="")).double()
+    naive = DisentangledNonLocalBlock2d(
+        16, sub_sample_at=sub_sample_at, impl="naive", norm=""
+    ).double()
     naive.load_state_dict(fast.state_dict())
     x = torch.randn(2, 16, 7, 9, dtype=torch.float64, requires_grad=True)
     out_fast, out_naive = fast(x), naive(x)
@@ -147,7 +149,9 @@ def test_gc_attention_is_one_map_for_every_query_and_its_distance_is_zero():
 
 def test_dnl_attention_map_is_the_whitened_pairwise_softmax():
     torch.manual_seed(0)
-    block = perturb(DisentangledNonLocalBlock2d(16, sub_sample=False, temperature=0.5)).double()
+    block = perturb(
+        DisentangledNonLocalBlock2d(16, sub_sample=False, temperature=0.5, norm="")
+    ).double()
     x = torch.randn(1, 16, 5, 6, dtype=torch.float64)
     theta = block.theta(x).flatten(2).transpose(1, 2)
     phi = block.phi(x).flatten(2).transpose(1, 2)

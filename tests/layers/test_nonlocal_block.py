@@ -47,8 +47,8 @@ SUBSAMPLINGS = [
 @pytest.mark.parametrize("mode", MODES)
 def test_fast_equals_naive_outputs_and_gradients(mode, subsampling):
     torch.manual_seed(0)
-    fast = perturb(NonLocalBlock2d(16, mode=mode, **subsampling)).double()
-    naive = NonLocalBlock2d(16, mode=mode, impl="naive", **subsampling).double()
+    fast = perturb(NonLocalBlock2d(16, mode=mode, **subsampling, norm="")).double()
+    naive = NonLocalBlock2d(16, mode=mode, impl="naive", **subsampling, norm="").double()
     naive.load_state_dict(fast.state_dict())
     x = torch.randn(2, 16, 7, 9, dtype=torch.float64)
     x_fast, x_naive = x.clone().requires_grad_(), x.clone().requires_grad_()
@@ -86,7 +86,7 @@ def test_naive_is_the_papers_formula(mode):
 def test_sub_sample_at_input_pools_x_before_phi_and_g(mode):
     """The official order, written out: phi and g are the convs of max_pool(x); theta sees x."""
     torch.manual_seed(0)
-    block = perturb(NonLocalBlock2d(16, mode=mode)).double()
+    block = perturb(NonLocalBlock2d(16, mode=mode, norm="")).double()
     assert block.sub_sample_at == "input" and block.scale != 1.0 or mode not in SOFTMAX_MODES
     x = torch.randn(2, 16, 6, 8, dtype=torch.float64)
     x_hat = torch.nn.functional.max_pool2d(x, 2)
@@ -104,15 +104,15 @@ def test_sub_sample_at_input_pools_x_before_phi_and_g(mode):
 @pytest.mark.parametrize("mode", ["embedded_gaussian", "dot_product", "concatenation"])
 def test_the_two_pooling_orders_are_different_functions(mode):
     torch.manual_seed(0)
-    official = perturb(NonLocalBlock2d(16, mode=mode, sub_sample_at="input"))
-    mmcv = NonLocalBlock2d(16, mode=mode, sub_sample_at="embedding")
+    official = perturb(NonLocalBlock2d(16, mode=mode, sub_sample_at="input", norm=""))
+    mmcv = NonLocalBlock2d(16, mode=mode, sub_sample_at="embedding", norm="")
     mmcv.load_state_dict(official.state_dict())  # same parameter names and shapes
     x = torch.randn(2, 16, 8, 8)
     assert (official(x) - mmcv(x)).abs().max() > 1e-3
 
 
 def test_gaussian_uses_x_itself():
-    block = NonLocalBlock2d(8, mode="gaussian", sub_sample=False)
+    block = NonLocalBlock2d(8, mode="gaussian", sub_sample=False, norm="")
     assert not hasattr(block, "theta") and not hasattr(block, "phi")
     x = torch.randn(1, 8, 3, 3)
     theta, phi, _ = block.embed(x)
@@ -139,7 +139,7 @@ def test_concatenation_starts_with_every_pair_on(seed, subsampling):
     seed and the input.)
     """
     torch.manual_seed(seed)
-    block = NonLocalBlock2d(16, mode="concatenation", **subsampling).double()
+    block = NonLocalBlock2d(16, mode="concatenation", **subsampling, norm="").double()
     num_keys = 12 if subsampling["sub_sample"] else 48
     for scale in (0.01, 1.0, 100.0):
         x = (torch.rand(2, 16, 6, 8, dtype=torch.float64) * scale).requires_grad_()
@@ -157,7 +157,7 @@ def test_concatenation_starts_with_every_pair_on(seed, subsampling):
 @pytest.mark.parametrize("mode", MODES)
 def test_attention_map_rows_are_the_normalised_weights(mode, subsampling):
     torch.manual_seed(0)
-    block = perturb(NonLocalBlock2d(16, mode=mode, impl="naive", **subsampling)).double()
+    block = perturb(NonLocalBlock2d(16, mode=mode, impl="naive", **subsampling, norm="")).double()
     x = torch.randn(1, 16, 6, 8, dtype=torch.float64)
     queries = [[0, 0], [5, 7], [2, 3]]
     maps = block.attention_map(x, queries)
@@ -173,7 +173,7 @@ def test_attention_map_rows_are_the_normalised_weights(mode, subsampling):
 
 
 def test_attention_map_rejects_positions_outside_the_grid():
-    block = NonLocalBlock2d(8)
+    block = NonLocalBlock2d(8, norm="")
     with pytest.raises(ValueError, match=r"\[\[6, 0\]\]"):
         block.attention_map(torch.randn(1, 8, 6, 6), [[6, 0]])
 
@@ -195,7 +195,7 @@ def test_bad_arguments_name_the_value(kwargs, match):
 
 def test_use_scale_divides_by_sqrt_inter_channels_by_default():
     torch.manual_seed(0)
-    block = perturb(NonLocalBlock2d(32, sub_sample=False)).double()
+    block = perturb(NonLocalBlock2d(32, sub_sample=False, norm="")).double()
     x = torch.randn(1, 32, 4, 4, dtype=torch.float64)
     theta, phi, g = block.embed(x)
     expected = torch.softmax(theta @ phi.transpose(1, 2) / 4.0, dim=-1) @ g  # sqrt(16) = 4
@@ -371,7 +371,7 @@ def test_kernel_choice_needs_no_error_matching_and_changes_no_state():
         }
 
     before = state()
-    block = NonLocalBlock2d(64, mode="gaussian")
+    block = NonLocalBlock2d(64, mode="gaussian", norm="")
     x = torch.randn(1, 64, 8, 8, requires_grad=True)
     block(x).sum().backward()
     with torch.no_grad():

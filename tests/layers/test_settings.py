@@ -21,6 +21,7 @@ BAD_VALUES = {
     "sub_sample": "yes",
     "sub_sample_at": "output",
     "norm": "LayerNorm",
+    "norm_at": "z",
     "norm_init_scale": float("nan"),
     "init_std": 0.0,
     "logit_scale": -1.0,

@@ -94,8 +94,9 @@ def test_train_step_has_finite_losses_and_nl_gradients(config):
     assert all(math.isfinite(v.item()) for v in losses.values()), losses
     sum(losses.values()).backward()
     for block in blocks:
-        # W_z starts at zero under a norm whose scale starts at 1: it gets a gradient at once
-        assert block.out.weight.grad is not None and block.out.weight.grad.abs().sum() > 0
+        # The norm's scale starts at zero (the official init): it gets a gradient at once, and
+        # W_z, theta, phi and g get theirs through it once it has moved.
+        assert block.norm.weight.grad is not None and block.norm.weight.grad.abs().sum() > 0
 
 
 @pytest.mark.parametrize("fmt", ["pth", "pkl"])
