@@ -181,5 +181,6 @@ def test_a_users_yaml_starts_from_an_installed_config_or_adds_the_block_to_its_o
         "    print(name, cfg.MODEL.ROI_HEADS.NUM_CLASSES, cfg.MODEL.NONLOCAL.NORM, blocks)\n"
     ), cwd=folder)  # fmt: skip
     lines = built.strip().splitlines()[-2:]
-    assert lines[0] == "mine.yaml 7 GN ['backbone.bottom_up.res4.nonlocal4']"
-    assert lines[1] == "own_with_nl.yaml 80 GN ['backbone.bottom_up.res4.nonlocal4']"
+    # the installed config's SyncBN; one's own config takes the default BN
+    assert lines[0] == "mine.yaml 7 SyncBN ['backbone.bottom_up.res4.nonlocal4']"
+    assert lines[1] == "own_with_nl.yaml 80 BN ['backbone.bottom_up.res4.nonlocal4']"
