@@ -108,6 +108,11 @@ def test_exported_mask_rcnn_predicts_what_eager_predicts(mask_model, images, fmt
             assert mismatch < ONNX_MASK_MISMATCH, (path, mismatch)
 
 
+# Keypoints (x, y in pixels, score) of the exported keypoint R-CNN against eager: equal to float
+# rounding (1e-4 relative: 0.01 pixel at 100).
+KEYPOINT_TOL = dict(rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.slow
 def test_exported_keypoint_rcnn_predicts_the_keypoints_eager_predicts(
     tmp_path, images, keypoint_weights
@@ -120,7 +125,9 @@ def test_exported_keypoint_rcnn_predicts_the_keypoints_eager_predicts(
     for path in images:
         eager, got = eager_and_exported(predictor, exported, path)
         assert len(got) == len(eager), path
-        assert torch.equal(got.pred_keypoints, eager.pred_keypoints), path
+        # The head's blocks batch-normalise the RoIs: TorchScript's executor may run that norm
+        # as other float operations, which round differently in the last bits.
+        torch.testing.assert_close(got.pred_keypoints, eager.pred_keypoints, **KEYPOINT_TOL)
         assert torch.equal(got.pred_boxes.tensor, eager.pred_boxes.tensor), path
         detections += len(eager)
     assert detections > 0  # the comparison compared keypoints (score threshold 0)
@@ -261,7 +268,7 @@ def test_exported_keypoint_rcnn_without_detection_and_on_tiny_and_wide_images(
     for path in (with_detections, without, odd_images["tiny"], odd_images["wide"]):
         eager, got = eager_and_exported(predictor, exported, path)
         assert len(got) == len(eager) and got.image_size == eager.image_size, path
-        assert torch.equal(got.pred_keypoints, eager.pred_keypoints), path
+        torch.testing.assert_close(got.pred_keypoints, eager.pred_keypoints, **KEYPOINT_TOL)
     assert len(exported(read_image(without, format="BGR"))) == 0
 
 
