@@ -28,9 +28,10 @@ from detectron2.data import build_detection_test_loader
 from detectron2.engine import HookBase
 from detectron2.utils.logger import setup_logger
 
-from nl_detectron.analysis import family_blocks, relative_terms
+from nl_detectron.analysis import relative_terms
 from nl_detectron.config import load_config
 from nl_detectron.engine import Trainer
+from nl_detectron.engine.diagnostics import GRADIENT_PARAMETERS, gradient_norms, pairwise_blocks
 
 # name: the MODEL.NONLOCAL overrides of the norm, where it goes and its init.
 INSERTION_ROWS = {
@@ -42,7 +43,6 @@ INSERTION_ROWS = {
 }
 TERMS_AT = (1, 2, 5, 10, 25, 50, 100)
 GRADIENTS_AT = (1, 10, 100)
-GRADIENT_PARAMETERS = ("theta", "phi", "g", "out")
 NUM_IMAGES = 8
 
 
@@ -58,17 +58,7 @@ def row_opts(name):
 
 def block_gradients(model):
     """{block name: {parameter: gradient norm}} of the blocks with theta, phi, g and W_z."""
-    found = {}
-    for name, block in family_blocks(model).items():
-        params = {p: getattr(block, p, None) for p in GRADIENT_PARAMETERS}
-        params["norm_scale"] = getattr(getattr(block, "norm", None), "weight", None)
-        found[name] = {p: module_or_weight_grad(m) for p, m in params.items() if m is not None}
-    return found
-
-
-def module_or_weight_grad(m):
-    weight = m.weight if isinstance(m, torch.nn.Module) else m
-    return None if weight.grad is None else weight.grad.norm().item()
+    return {name: gradient_norms(block) for name, block in pairwise_blocks(model).items()}
 
 
 class InsertionProbe(HookBase):

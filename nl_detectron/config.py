@@ -199,14 +199,15 @@ def check_nonlocal_keys_are_used(cfg):
         ),
     )
     changed = _changed_keys(cfg.MODEL.NONLOCAL, defaults.MODEL.NONLOCAL, "MODEL.NONLOCAL")
-    for prefix, read, why in groups:
-        unread = [
-            f"{key} = {value!r}"
-            for key, value in changed
-            if next(g for g in groups if key.startswith(f"MODEL.NONLOCAL.{g[0]}"))[0] == prefix
-        ]
-        if unread and not read:
-            raise ValueError(f"{', '.join(unread)} set, but {why}")
+    unread = {}  # a group's reason -> its changed keys that nothing reads
+    for key, value in changed:
+        # the first group whose prefix the key has ("" last: every other key)
+        read, why = next((r, w) for p, r, w in groups if key.startswith(f"MODEL.NONLOCAL.{p}"))
+        if not read:
+            unread.setdefault(why, []).append(f"{key} = {value!r}")
+    for _, _, why in groups:
+        if why in unread:
+            raise ValueError(f"{', '.join(unread[why])} set, but {why}")
 
 
 def _changed_keys(node, default, prefix):

@@ -79,6 +79,15 @@ def block_statistics(block, x, norm_input):
     return stats
 
 
+def gradient_norms(block):
+    """{parameter: norm of its gradient} of the weights of theta, phi, g, W_z (``out``) and the
+    norm's scale (``norm_scale``) of an NL (or DNL) block, those that have a gradient."""
+    params = {p: getattr(block, p).weight for p in GRADIENT_PARAMETERS}
+    if block.norm is not None and getattr(block.norm, "weight", None) is not None:
+        params["norm_scale"] = block.norm.weight
+    return {p: w.grad.norm().item() for p, w in params.items() if w.grad is not None}
+
+
 class BlockDiagnostics(HookBase):
     """Puts the statistics of every pairwise block into the event storage every ``period``
     iterations (the iteration's first image batch)."""
@@ -115,12 +124,8 @@ class BlockDiagnostics(HookBase):
             if "x" not in captured or "norm_input" not in captured:
                 continue
             stats = block_statistics(block, captured["x"], captured["norm_input"])
-            params = {p: getattr(block, p).weight for p in GRADIENT_PARAMETERS}
-            if block.norm is not None and getattr(block.norm, "weight", None) is not None:
-                params["norm_scale"] = block.norm.weight
-            for param_name, weight in params.items():
-                if weight.grad is not None:
-                    stats[f"grad_{param_name}"] = weight.grad.norm().item()
+            for param_name, norm in gradient_norms(block).items():
+                stats[f"grad_{param_name}"] = norm
             for key, value in stats.items():
                 storage.put_scalar(f"{name}/{key}", value, smoothing_hint=False)
         self._captured = {}
