@@ -151,10 +151,8 @@ def test_the_package_map_names_every_module_and_subpackage():
 NARRATIVE = re.compile(r"\b[0-9a-f]{7}\b|issue [0-9]+|session|third machine|EPYC2", re.I)
 
 
-USER_PAGES = ["README.md"] + sorted(
-    os.path.relpath(p, REPO_ROOT)
-    for p in glob.glob(os.path.join(REPO_ROOT, "docs", "**", "*.*"), recursive=True)
-    if p.endswith((".md", ".json"))
+USER_PAGES = [p for p in MARKDOWN if p == "README.md" or p.startswith("docs/")] + sorted(
+    os.path.relpath(p, REPO_ROOT) for p in glob.glob(os.path.join(REPO_ROOT, "docs", "*.json"))
 )
 
 

@@ -36,11 +36,14 @@ def _difference(minuend, subtrahend):
     return _signed(minuend - subtrahend)
 
 
-def _values():
-    values = dict(FIGURES)
-    for name, (minuend, subtrahend) in RESULTS["differences"].items():
-        values[name] = _difference(FIGURES[minuend], FIGURES[subtrahend])
-    return values
+# the figures and the differences derived from them, by name
+VALUES = {
+    **FIGURES,
+    **{
+        name: _difference(FIGURES[minuend], FIGURES[subtrahend])
+        for name, (minuend, subtrahend) in RESULTS["differences"].items()
+    },
+}
 
 
 def _normalized(text):
@@ -56,7 +59,7 @@ STATEMENTS = [
 def test_each_statement_is_in_its_page_with_the_files_figures(page, template):
     with open(os.path.join(REPO_ROOT, page)) as f:
         text = _normalized(f.read())
-    statement = _normalized(template.format(**_values()))
+    statement = _normalized(template.format(**VALUES))
     assert statement in text, f"{page} does not state, as docs/results.json says: {statement}"
 
 
