@@ -4,7 +4,12 @@ detectron2. Importing this package registers its backbones and the built-in synt
 """
 
 from .config import add_nonlocal_config, load_config
-from .data import register_demo_shapes, register_partner_shapes, register_relation_shapes
+from .data import (
+    register_demo_shapes,
+    register_lookup_shapes,
+    register_partner_shapes,
+    register_relation_shapes,
+)
 from .layers import NonLocalBlock2d
 from .modeling import (
     build_resnet_fpn_nl_backbone,
@@ -15,6 +20,7 @@ from .modeling import (
 register_demo_shapes()
 register_relation_shapes()
 register_partner_shapes()
+register_lookup_shapes()
 
 __all__ = [
     "add_nonlocal_config",

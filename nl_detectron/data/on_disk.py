@@ -9,11 +9,12 @@ import os
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from .demo_shapes import DEMO_DATASETS
+from .lookup_shapes import LOOKUP_DATASETS
 from .partner_shapes import PARTNER_DATASETS
 from .relation_shapes import RELATION_DATASETS
 
 # The built-in datasets, generated on first use.
-GENERATED = DEMO_DATASETS + RELATION_DATASETS + PARTNER_DATASETS
+GENERATED = DEMO_DATASETS + RELATION_DATASETS + PARTNER_DATASETS + LOOKUP_DATASETS
 
 # Metadata fields of detectron2's built-in datasets that name a file or folder they read.
 PATH_FIELDS = (
