@@ -71,7 +71,8 @@ setup(
         "tqdm>=4.29",
         "yacs>=0.1.8",
     ],
-    # dev: what `make test` and `make lint` use; export: tools/export_model.py --format onnx and
+    # dev: what `make test` and `make lint` use (nbconvert and ipykernel execute
+    # docs/tutorial.ipynb); export: tools/export_model.py --format onnx and
     # nl_deploy's ONNX runtime (setup_env.py installs both).
     extras_require={
         "dev": [
@@ -80,6 +81,8 @@ setup(
             "pytest-xdist>=3.2",
             "filelock>=3",
             "hypothesis>=6.100",
+            "ipykernel>=6",
+            "nbconvert>=7",
             "ruff==0.17.6",
             "selenium>=4.10",
         ],

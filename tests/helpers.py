@@ -10,15 +10,18 @@ import pickle
 import subprocess
 import sys
 
+import cv2
 import numpy as np
 import torch
 
 from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.data import DatasetCatalog
 from detectron2.modeling import build_model
+from detectron2.structures import Boxes, BoxMode
 
 from nl_detectron.config import load_config
 from nl_detectron.data.relation_shapes import CUE_COLORS, CUE_WIDTH
-from nl_detectron.layers import AttentionBlock
+from nl_detectron.layers import AttentionBlock, NonLocalBlock2d
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The model of the tests: the fast demo's NL Mask R-CNN R18-FPN (docs/demo.md); the R50 demo
@@ -245,6 +248,40 @@ def cue_side(image):
         if (colour == colour[0]).all() and colour[0].max() >= 200:
             return side, int(np.argmax([np.abs(colour[0] - c).sum() < 100 for c in CUE_COLORS]))
     raise AssertionError("no cue")
+
+
+def object_scores(model, image, boxes):
+    """The box head's class scores (R, K + 1) for ``boxes`` (R, 4) in ``image`` (H, W, 3 BGR)."""
+    inputs = [{"image": torch.as_tensor(image.transpose(2, 0, 1).astype("float32"))}]
+    with torch.no_grad():
+        features = model.backbone(model.preprocess_image(inputs).tensor)
+        heads = model.roi_heads
+        pooled = heads.box_pooler([features[f] for f in heads.box_in_features], [Boxes(boxes)])
+        logits, _ = heads.box_predictor(heads.box_head(pooled))
+    return logits.softmax(-1)
+
+
+def scores_change(config, dataset, alter, opts=(), block_noise=False):
+    """
+    Per image of the first 3 of ``dataset``: whether a random model's class scores for the
+    objects' boxes change when the image is changed by ``alter`` (BGR image -> BGR image).
+    ``block_noise`` makes every NL block pass something on (it is the identity when inserted).
+    """
+    torch.manual_seed(0)
+    model = build_model(load_config(config, [*opts, "MODEL.DEVICE", "cpu"])).eval()
+    if block_noise:
+        for module in model.modules():
+            if isinstance(module, NonLocalBlock2d):
+                perturb(module)
+    changed = []
+    for d in DatasetCatalog.get(dataset)[:3]:
+        image = cv2.imread(d["file_name"])
+        boxes = torch.tensor(
+            [BoxMode.convert(a["bbox"], a["bbox_mode"], BoxMode.XYXY_ABS) for a in d["annotations"]]
+        )
+        a, b = object_scores(model, image, boxes), object_scores(model, alter(image), boxes)
+        changed.append(not torch.equal(a, b))
+    return changed
 
 
 @contextlib.contextmanager

@@ -7,7 +7,9 @@ Prepare the active Python interpreter for nl_detectron, idempotently.
 2. detectron2: kept untouched when importable (a user's own build of upstream main, or v0.6);
    otherwise built from the PyPI source distribution ``pb1-detectron2==0.6`` (pinned sha256) as a
    pure-Python wheel, with the fixes current NumPy, Pillow and torch need (see ``PATCHES``).
-3. nl_detectron itself: installed editable from this checkout, with its ordinary dependencies.
+3. nl_detectron itself: installed editable from this checkout, with its ordinary dependencies
+   and the extras ``dev`` (the test suite, lint, and nbconvert with ipykernel, which execute
+   docs/tutorial.ipynb) and ``export``.
 4. With ``--browser``: Debian's ``chromium`` and ``chromium-driver`` (apt-get), which the
    attention viewer's browser test drives through selenium; kept when already there.
 

@@ -3,7 +3,8 @@ A built-in synthetic dataset whose labels are a lookup that depends on the query
 512-pixel wide image, three coloured **keys** on a light panel at one end (a circle, a square
 and a triangle, each red or blue at random) and three grey **queries** at the other end (the
 same three shapes). A query's category is its own shape and the colour of the key of its shape
-("circle_red", ..., "triangle_blue"); the keys are context, not annotated.
+("circle_red", ..., "triangle_blue"); the keys are context, not annotated: each image's entry
+of the COCO JSON lists them under ``"keys"`` (shape, colour, box), for the attention measures.
 
 - Which key matters depends on the query: one map shared by every query (SNL, GC) must carry all
   three bindings at once, shape by shape.
@@ -41,7 +42,7 @@ COLOR_NAMES = ("red", "blue")
 COLORS = ((0, 0, 230), (230, 0, 0))  # BGR, per colour
 # category id - 1 = shape * 2 + the key's colour
 CLASSES = tuple(f"{shape}_{color}" for shape in SHAPES for color in COLOR_NAMES)
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 IMAGE_HEIGHT, IMAGE_WIDTH = 64, 512
 END_WIDTH = 80  # the keys' panel at one end, the queries at the other
 PANEL_GREY = 200
@@ -95,8 +96,9 @@ def _jittered(rng, color):
 def draw_lookup_image(rng, image_id, *, local=False):
     """
     Draw one image; return (BGR uint8 image, COCO annotations without ids: the queries, in the
-    order of ``SHAPES``). The draws from ``rng`` do not depend on ``local``, so both variants
-    have the same scenes.
+    order of ``SHAPES``, {"keys": [{"shape", "color", "bbox" (x, y, w, h)}, in the order of
+    ``SHAPES``]}). The draws from ``rng`` do not depend on ``local``, so both variants have the
+    same scenes.
     """
     image = noisy_background(rng, IMAGE_HEIGHT, IMAGE_WIDTH)
     ends = [(0, END_WIDTH), (IMAGE_WIDTH - END_WIDTH, IMAGE_WIDTH)]
@@ -109,9 +111,15 @@ def draw_lookup_image(rng, image_id, *, local=False):
     key_colors = rng.integers(len(COLORS), size=len(SHAPES))
     angles = rng.uniform(0, 2 * np.pi, size=(2, len(SHAPES)))
     image[:, key_end[0] : key_end[1]] = PANEL_GREY
+    key_fields = []
     for shape, (center, extent) in enumerate(keys):
         polygon = shape_polygon(SHAPES[shape], center, extent, angles[0, shape])
         fill_polygon(image, polygon, _jittered(rng, COLORS[key_colors[shape]]))
+        (x0, y0), (x1, y1) = polygon.min(axis=0), polygon.max(axis=0)
+        bbox = [float(x0), float(y0), float(x1 - x0), float(y1 - y0)]
+        key_fields.append(
+            {"shape": SHAPES[shape], "color": COLOR_NAMES[key_colors[shape]], "bbox": bbox}
+        )
     annotations = []
     for shape, (center, extent) in enumerate(queries):
         polygon = shape_polygon(SHAPES[shape], center, extent, angles[1, shape])
@@ -119,10 +127,8 @@ def draw_lookup_image(rng, image_id, *, local=False):
         local_color = _jittered(rng, COLORS[key_colors[shape]])
         fill_polygon(image, polygon, local_color if local else grey)
         label = category(shape, int(key_colors[shape]))
-        annotations.append(
-            polygon_annotation(polygon, label, image_id, IMAGE_HEIGHT, IMAGE_WIDTH)
-        )
-    return image, annotations
+        annotations.append(polygon_annotation(polygon, label, image_id, IMAGE_HEIGHT, IMAGE_WIDTH))
+    return image, annotations, {"keys": key_fields}
 
 
 def generate_lookup_split(root, split, *, local=False):

@@ -82,8 +82,8 @@ def write_split(root, split, *, info, draw, categories, image_size):
     Args:
         info (dict): the generator's version, ``num_images`` and ``seed``; stored in the JSON.
         draw (callable): (numpy Generator, image id) -> (BGR uint8 image, COCO annotations
-            without ids), called for image ids 1..num_images with one generator seeded by
-            ``info["seed"]``.
+            without ids[, dict of more fields of the image's entry]), called for image ids
+            1..num_images with one generator seeded by ``info["seed"]``.
         categories (list[dict]): the COCO categories.
         image_size (tuple): (height, width) of every image.
 
@@ -105,9 +105,10 @@ def write_split(root, split, *, info, draw, categories, image_size):
     images, annotations = [], []
     for image_id in range(1, num_images + 1):
         file_name = f"{image_id:04d}.png"
-        image, anns = draw(rng, image_id)
+        image, anns, *fields = draw(rng, image_id)
         _write_atomically(os.path.join(image_dir, file_name), partial(cv2.imwrite, img=image))
-        images.append({"id": image_id, "file_name": file_name, "height": height, "width": width})
+        entry = {"id": image_id, "file_name": file_name, "height": height, "width": width}
+        images.append({**entry, **(fields[0] if fields else {})})
         annotations.extend(anns)
     for ann_id, ann in enumerate(annotations, start=1):
         ann["id"] = ann_id

@@ -8,10 +8,12 @@ from .defaults import (
     training_command,
 )
 from .launch import LaunchError, launch, launch_from_args, launcher_group
+from .progress import ProgressBar
 from .trainer import Trainer
 
 __all__ = [
     "LaunchError",
+    "ProgressBar",
     "Trainer",
     "argument_parser",
     "config_arguments",

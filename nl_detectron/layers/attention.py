@@ -85,6 +85,14 @@ class AttentionBlock(nn.Module):
     query_independent = False
     label = ""
 
+    def check_input(self, x):
+        """Refuse, naming both shapes, an ``x`` that is not (N, C, H, W) with the block's C."""
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"{type(self).__name__} takes an (N, {self.in_channels}, H, W) tensor, got "
+                f"shape {tuple(x.shape)}"
+            )
+
     def key_grid(self, h, w):
         """(H', W') of the key positions j for an (H, W) input."""
         raise NotImplementedError
@@ -112,6 +120,7 @@ class AttentionBlock(nn.Module):
         Returns:
             Attention: the weights of any queries of x's grid, embedded once.
         """
+        self.check_input(x)
         h, w = x.shape[-2:]
         return Attention(self.query_weights(x), (h, w), self.key_grid(h, w), x.shape[0], x.device)
 

@@ -98,6 +98,7 @@ class GlobalContextBlock2d(AttentionBlock):
         Returns:
             z: (N, C, H, W)
         """
+        self.check_input(x)
         a = self.context_weights(x)
         context = torch.bmm(x.flatten(2), a.unsqueeze(2)).unsqueeze(3)  # (N, C, 1, 1)
         term = self.transform(context)

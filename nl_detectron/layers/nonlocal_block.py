@@ -222,6 +222,7 @@ class NonLocalBlock2d(AttentionBlock):
         Returns:
             z: (N, C, H, W)
         """
+        self.check_input(x)
         n, c, h, w = x.shape
         y = self.attend(x).transpose(1, 2).reshape(n, self.inter_channels, h, w)
         if self.norm_at == "y":

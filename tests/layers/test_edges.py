@@ -101,3 +101,15 @@ def test_a_batch_norm_given_one_value_per_channel_in_training_uses_its_running_s
     x = torch.randn(1, 64, 1, 1)
     trained = block.train()(x)
     assert torch.equal(trained, block.eval()(x)) and not torch.equal(trained, x)
+
+
+@pytest.mark.parametrize("block", BLOCKS)
+@pytest.mark.parametrize("shape", [(64, 16, 16), (2, 32, 16, 16), (1, 1, 64, 16, 16)])
+def test_an_input_that_is_not_n_c_h_w_with_its_channels_is_refused_naming_both_shapes(block, shape):
+    module = build_block(64, block=block)
+    expected = rf"takes an \(N, 64, H, W\) tensor, got shape \({', '.join(map(str, shape))}\)"
+    with pytest.raises(ValueError, match=expected):
+        module(torch.zeros(shape))
+    with pytest.raises(ValueError, match=expected):
+        module.attention(torch.zeros(shape))
+    assert module(torch.zeros(2, 64, 4, 4)).shape == (2, 64, 4, 4)
