@@ -51,7 +51,8 @@ def _lookup_related(dataset_name):
     def related(d, image):
         boxes = []
         for a in d["annotations"]:
-            x, y, w, h = keys[d["image_id"]][(a["category_id"] - 1) // len(LOOKUP_COLORS)]["bbox"]
+            # dataset dicts hold contiguous category ids from 0: shape * 2 + colour
+            x, y, w, h = keys[d["image_id"]][a["category_id"] // len(LOOKUP_COLORS)]["bbox"]
             boxes.append([x, y, x + w, y + h])
         return boxes
 

@@ -11,31 +11,31 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.modeling import build_model
 
 from nl_detectron.config import load_config
-from nl_detectron.data.lookup_shapes import COLORS, END_WIDTH, IMAGE_WIDTH
+from nl_detectron.data.lookup_shapes import END_WIDTH, IMAGE_WIDTH
 from tests.helpers import REPO_ROOT, load_script
 
 CONFIG = os.path.join(REPO_ROOT, "configs", "demo", "faster_rcnn_R18_NL_lookup.yaml")
 
 
 def test_a_lookup_query_is_related_to_the_key_of_its_shape_at_the_other_end():
-    script = load_script("benchmarks/object_attention.py")
-    related = script.related_boxes("nl_lookup_shapes_val")
+    related = load_script("benchmarks/object_attention.py").related_boxes("nl_lookup_shapes_val")
+    classes = MetadataCatalog.get("nl_lookup_shapes_val").thing_classes
     with open(MetadataCatalog.get("nl_lookup_shapes_val").json_file) as f:
         keys = {entry["id"]: entry["keys"] for entry in json.load(f)["images"]}
     for d in DatasetCatalog.get("nl_lookup_shapes_val")[:5]:
         for annotation, box in zip(d["annotations"], related(d, None)):
-            key = keys[d["image_id"]][(annotation["category_id"] - 1) // len(COLORS)]
-            assert (
-                key["shape"]
-                in MetadataCatalog.get("nl_lookup_shapes_val").thing_classes[
-                    annotation["category_id"] - 1
-                ]
-            )
-            x, y, w, h = key["bbox"]
-            assert box == [x, y, x + w, y + h]
+            boxes = {tuple(x for x in _xyxy(k["bbox"])): k for k in keys[d["image_id"]]}
+            key = boxes[tuple(box)]  # one of the image's keys
+            # its shape and colour are the query's category (contiguous ids from 0 in the dict)
+            assert classes[annotation["category_id"]] == f"{key['shape']}_{key['color']}"
             query_x = annotation["bbox"][0]
             assert (box[2] <= END_WIDTH) != (query_x < END_WIDTH)  # opposite ends
             assert box[0] >= IMAGE_WIDTH - END_WIDTH or box[2] <= END_WIDTH
+
+
+def _xyxy(bbox):
+    x, y, w, h = bbox
+    return [x, y, x + w, y + h]
 
 
 def test_the_demos_have_no_related_object():
