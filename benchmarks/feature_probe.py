@@ -3,7 +3,7 @@
 Do the features around a backbone block separate what its task needs? For every object of the
 first validation images, the block's input and output are averaged inside the object's box (1x1
 RoIAlign), and a linear probe (``analysis.probe``), fit on half of the objects, tells the other
-half's shape and label:
+half's shape (on a lookup task: what it shares with its key) and label:
 
     python benchmarks/feature_probe.py --config-file configs/demo/faster_rcnn_R18_NL_partner.yaml \
         --weights "output/partner_diag/gn_s1/seed1/model_*.pth" --dataset nl_partner_shapes_val
@@ -25,7 +25,7 @@ from detectron2.structures import BoxMode
 from nl_detectron.analysis import BlockCapture
 from nl_detectron.analysis.probe import linear_probe
 from nl_detectron.config import load_config
-from nl_detectron.data.lookup_shapes import COLORS as LOOKUP_COLORS
+from nl_detectron.data.lookup_shapes import lookup_of
 from nl_detectron.data.synthetic import SHAPES
 from nl_detectron.engine.predictor import build_predictor
 
@@ -34,12 +34,13 @@ VERTICES = {32: SHAPES.index("circle"), 4: SHAPES.index("square"), 3: SHAPES.ind
 
 
 def targets(dataset_name, annotation):
-    """(shape index, label index) of one object of a dataset dict (contiguous category ids from
-    0): the lookup task's category holds both; the other relational tasks' category is the
-    label, their polygon the shape."""
+    """(identity, label) of one object of a dataset dict (contiguous category ids from 0): a
+    lookup task's category holds both (the identity its shape or hue); the other relational
+    tasks' category is the label, their polygon the shape."""
     category = annotation["category_id"]
-    if dataset_name.startswith("nl_lookup_shapes"):
-        return divmod(category, len(LOOKUP_COLORS))
+    lookup = lookup_of(dataset_name)
+    if lookup is not None:
+        return divmod(category, len(lookup.labels))
     return VERTICES[len(annotation["segmentation"][0]) // 2], category
 
 
@@ -83,6 +84,7 @@ def main(argv=None):
     parser.add_argument("--dataset", required=True, help="a registered validation split")
     parser.add_argument("--images", type=int, default=200, help="the first N images (default 200)")
     parser.add_argument("--block", help="the backbone block (default: its first)")
+    parser.add_argument("--opts", nargs="*", default=[], help="config overrides, KEY VALUE ...")
     args = parser.parse_args(argv)
     paths = sorted(p for pattern in args.weights for p in glob.glob(pattern))
     if not paths:
@@ -91,13 +93,14 @@ def main(argv=None):
         {**d, "dataset_name": args.dataset} for d in DatasetCatalog.get(args.dataset)[: args.images]
     ]
     print(
-        "| checkpoint | objects | shape, from the block's input (majority) | label, from its "
+        "| checkpoint | objects | shape (a lookup's: its identity), from the block's input "
+        "(majority) | label, from its "
         "input | label, from its output (majority) |"
     )
     print("|---|---|---|---|---|")
     for path in paths:
-        predictor = build_predictor(load_config(args.config_file, ["MODEL.WEIGHTS", path]))
-        x, z, shapes, labels = pooled_features(predictor, dataset, args.block)
+        cfg = load_config(args.config_file, [*args.opts, "MODEL.WEIGHTS", path])
+        x, z, shapes, labels = pooled_features(build_predictor(cfg), dataset, args.block)
         shape, shape_majority = linear_probe(x, shapes)
         label_in, label_majority = linear_probe(x, labels)
         label_out, _ = linear_probe(z, labels)

@@ -31,7 +31,7 @@ from nl_detectron.analysis import BlockCapture
 from nl_detectron.analysis.attention_stats import block_statistics
 from nl_detectron.analysis.object_attention import object_attention
 from nl_detectron.config import load_config
-from nl_detectron.data.lookup_shapes import COLORS as LOOKUP_COLORS
+from nl_detectron.data.lookup_shapes import lookup_of
 from nl_detectron.data.relation_shapes import CUE_WIDTH
 from nl_detectron.engine.predictor import build_predictor
 from nl_detectron.twins.stats import t_quantile_975
@@ -44,15 +44,16 @@ def _xyxy(annotation):
 
 
 def _lookup_related(dataset_name):
-    """(dataset dict, image) -> each query's key box, from the JSON's ``keys``."""
+    """(dataset dict, image) -> each query's key box, from the JSON's ``keys`` (in the order of
+    the identities; a dataset dict's category, from 0, is identity * labels + label)."""
+    labels = len(lookup_of(dataset_name).labels)
     with open(MetadataCatalog.get(dataset_name).json_file) as f:
         keys = {entry["id"]: entry["keys"] for entry in json.load(f)["images"]}
 
     def related(d, image):
         boxes = []
         for a in d["annotations"]:
-            # dataset dicts hold contiguous category ids from 0: shape * 2 + colour
-            x, y, w, h = keys[d["image_id"]][a["category_id"] // len(LOOKUP_COLORS)]["bbox"]
+            x, y, w, h = keys[d["image_id"]][a["category_id"] // labels]["bbox"]
             boxes.append([x, y, x + w, y + h])
         return boxes
 
@@ -79,7 +80,7 @@ def _cue_related(dataset_name):
 
 # dataset name prefix -> (dataset name -> (dataset dict, BGR image) -> related box per object)
 RELATED = {
-    "nl_lookup_shapes": _lookup_related,
+    "nl_lookup_": _lookup_related,
     "nl_partner_shapes": _partner_related,
     "nl_relation_": _cue_related,
 }

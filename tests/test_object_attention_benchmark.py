@@ -27,7 +27,7 @@ def test_a_lookup_query_is_related_to_the_key_of_its_shape_at_the_other_end():
             boxes = {tuple(x for x in _xyxy(k["bbox"])): k for k in keys[d["image_id"]]}
             key = boxes[tuple(box)]  # one of the image's keys
             # its shape and colour are the query's category (contiguous ids from 0 in the dict)
-            assert classes[annotation["category_id"]] == f"{key['shape']}_{key['color']}"
+            assert classes[annotation["category_id"]] == f"{key['identity']}_{key['label']}"
             query_x = annotation["bbox"][0]
             assert (box[2] <= END_WIDTH) != (query_x < END_WIDTH)  # opposite ends
             assert box[0] >= IMAGE_WIDTH - END_WIDTH or box[2] <= END_WIDTH

@@ -8,18 +8,24 @@ import os
 import cv2
 import numpy as np
 import pycocotools.mask as mask_util
+import pytest
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from nl_detectron.data.lookup_shapes import (
     CLASSES,
+    COLOR_NAMES,
     COLORS,
     END_WIDTH,
+    HUE_CHANNELS,
+    HUE_LOOKUP,
     IMAGE_HEIGHT,
     IMAGE_WIDTH,
+    KEY_SHADES,
     LOOKUP_DATASETS,
     MIN_DISTANCE,
     PANEL_GREY,
+    QUERY_SHADE,
     SPLITS,
     generate_lookup_split,
 )
@@ -102,7 +108,7 @@ def test_roles_labels_and_distances(tmp_path):
         # the image's entry lists its keys as they are drawn
         for shape, colour, x in keys:
             listed = entry["keys"][shape]
-            assert (listed["shape"], listed["color"]) == (SHAPES[shape], ("red", "blue")[colour])
+            assert (listed["identity"], listed["label"]) == (SHAPES[shape], COLOR_NAMES[colour])
             assert abs(listed["bbox"][0] + listed["bbox"][2] / 2 - x) < 3
         # three keys, one of each shape, each red or blue; three grey queries, one of each shape
         assert sorted(k[0] for k in keys) == sorted(q[1] for q in queries) == [0, 1, 2]
@@ -134,8 +140,49 @@ def test_the_local_control_draws_the_same_scenes_with_the_label_on_the_query(tmp
 def test_registered_splits_are_evaluated_for_the_relation():
     for name in LOOKUP_DATASETS:
         meta = MetadataCatalog.get(name)
-        assert meta.thing_classes == list(CLASSES) and meta.evaluate_relation
+        classes = HUE_LOOKUP.classes if name.startswith("nl_lookup_hues") else CLASSES
+        assert meta.thing_classes == list(classes) and meta.evaluate_relation
     assert len(DatasetCatalog.get("nl_lookup_shapes_val")) == SPLITS["val"][0]
+    assert len(DatasetCatalog.get("nl_lookup_hues_val")) == HUE_LOOKUP.splits["val"][0]
+
+
+def _hue_and_shade(pixels):
+    """(hue, shade) of a drawn object's mean colour (P, 3): the hue its largest channel, the
+    shade the nearest of the query's and the keys' (None for the query's middle shade)."""
+    mean = pixels.mean(0)
+    hue = HUE_CHANNELS.index(int(np.argmax(mean)))
+    shades = [QUERY_SHADE, *KEY_SHADES]
+    others = np.delete(mean, HUE_CHANNELS[hue]).mean()
+    nearest = int(np.argmin([abs(mean.max() - a) + abs(others - b) for a, b in shades]))
+    return hue, None if nearest == 0 else nearest - 1
+
+
+@pytest.mark.parametrize("local", [False, True])
+def test_the_hue_lookup_labels_each_query_with_its_hue_and_its_keys_shade(tmp_path, local):
+    with open(generate_lookup_split(str(tmp_path), "val", lookup=HUE_LOOKUP, local=local)) as f:
+        coco = json.load(f)
+    assert [c["name"] for c in coco["categories"]] == list(HUE_LOOKUP.classes)
+    entries = {entry["id"]: entry for entry in coco["images"]}
+    labels = []
+    for ann in coco["annotations"]:
+        image = cv2.imread(str(tmp_path / "val" / f"{ann['image_id']:04d}.png")).astype(int)
+        rle = mask_util.frPyObjects(ann["segmentation"], IMAGE_HEIGHT, IMAGE_WIDTH)
+        mask = mask_util.decode(mask_util.merge(rle)).astype(bool)
+        hue, shade = _hue_and_shade(image[mask])
+        identity, label = divmod(ann["category_id"] - 1, len(HUE_LOOKUP.labels))
+        # the query shows its hue, at the middle shade (the control: at its key's shade)
+        assert hue == identity and shade == (label if local else None)
+        key = entries[ann["image_id"]]["keys"][identity]
+        assert key["identity"] == HUE_LOOKUP.identities[hue]
+        assert key["label"] == HUE_LOOKUP.labels[label]
+        # the key, drawn on the panel in its box: its hue at that shade
+        x, y, w, h = (int(round(v)) for v in key["bbox"])
+        box = image[y : y + h, x : x + w].reshape(-1, 3)
+        assert _hue_and_shade(box[np.abs(box - PANEL_GREY).max(1) > 40]) == (hue, label)
+        key_x, query_x = key["bbox"][0] + key["bbox"][2] / 2, ann["bbox"][0] + ann["bbox"][2] / 2
+        assert abs(key_x - query_x) >= MIN_DISTANCE - 3
+        labels.append(label)
+    assert 0.4 < np.mean(labels) < 0.6
 
 
 def _recoloured_keys(image):
