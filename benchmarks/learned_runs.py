@@ -18,20 +18,26 @@ import json
 import os
 import re
 
+import yaml
+
 from nl_detectron.twins.stats import LEARNED_ACCURACY, learned_fraction, paired_difference
 
 METRIC = "relation/accuracy"
 
 
 def evaluations(run_dir, metric=METRIC):
-    """[(iteration, value)] of ``metric`` in ``run_dir/metrics.json``, in order (detectron2
-    records an evaluation after step ``iteration``; the iteration count is that + 1)."""
+    """[(iteration, value)] of ``metric`` in ``run_dir/metrics.json``, in order, each at the
+    number of iterations trained before it: detectron2 records an evaluation during training
+    after step ``iteration`` (that + 1 trained), and the one after training at ``MAX_ITER``."""
+    with open(os.path.join(run_dir, "config.yaml")) as f:
+        max_iter = yaml.safe_load(f)["SOLVER"]["MAX_ITER"]
     rows = []
     with open(os.path.join(run_dir, "metrics.json")) as f:
         for line in f:
             row = json.loads(line)
             if metric in row:
-                rows.append((row["iteration"] + 1, row[metric]))
+                iteration = row["iteration"]
+                rows.append((iteration if iteration == max_iter else iteration + 1, row[metric]))
     return rows
 
 

@@ -7,12 +7,16 @@ import pytest
 from tests.helpers import load_script
 
 
-def _run(folder, accuracies, period=200):
+def _run(folder, accuracies, period=200, max_iter=600):
+    """A run evaluated every ``period`` iterations, its last evaluation after training when it
+    ran to ``max_iter`` (as detectron2 records them)."""
     folder.mkdir(parents=True)
+    (folder / "config.yaml").write_text(f"SOLVER:\n  MAX_ITER: {max_iter}\n")
     with open(folder / "metrics.json", "w") as f:
         for k, value in enumerate(accuracies, start=1):
+            at = k * period if k * period == max_iter else k * period - 1
             f.write(json.dumps({"iteration": k * period - 20, "total_loss": 1.0}) + "\n")
-            f.write(json.dumps({"iteration": k * period - 1, "relation/accuracy": value}) + "\n")
+            f.write(json.dumps({"iteration": at, "relation/accuracy": value}) + "\n")
 
 
 def test_curves_learned_fractions_and_the_paired_difference(tmp_path, capsys):
