@@ -12,6 +12,7 @@ The command gets ``OUTPUT_DIR`` (the folder) appended and its output goes to the
 stdout.log. Exits with the training's status, 0 when it was stopped learned.
 """
 
+import argparse
 import json
 import os
 import subprocess
@@ -40,10 +41,14 @@ def first_learned(metrics_json, threshold=LEARNED_ACCURACY):
 
 
 def main(argv=None, poll_seconds=10):
-    argv = sys.argv[1:] if argv is None else argv
-    if "--" not in argv or argv.index("--") != 1 or len(argv) < 3:
-        sys.exit("usage: stop_when_learned.py OUTPUT_DIR -- COMMAND ...")
-    output, command = argv[0], argv[2:]
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("output", help="the run's folder (OUTPUT_DIR)")
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="-- then the training command")
+    args = parser.parse_args(argv)
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        parser.error("no training command: give it after --")
+    output = args.output
     os.makedirs(output, exist_ok=True)
     with open(os.path.join(output, "stdout.log"), "w") as log:
         process = subprocess.Popen([*command, "OUTPUT_DIR", output], stdout=log, stderr=log)

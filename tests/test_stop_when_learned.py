@@ -4,6 +4,8 @@ import json
 import sys
 import textwrap
 
+import pytest
+
 from tests.helpers import load_script
 
 # A stand-in training: writes one evaluation a second to OUTPUT_DIR/metrics.json, then waits.
@@ -41,3 +43,9 @@ def test_first_learned_reads_the_first_evaluation_at_90(tmp_path):
     path = tmp_path / "metrics.json"
     path.write_text('{"iteration": 199, "relation/accuracy": 89.9}\n{"iteration": 399, "relation')
     assert load_script("benchmarks/stop_when_learned.py").first_learned(str(path)) is None
+
+
+def test_no_command_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        load_script("benchmarks/stop_when_learned.py").main([str(tmp_path / "run"), "--"])
+    assert "no training command" in capsys.readouterr().err
