@@ -20,8 +20,8 @@ import json
 import math
 import statistics
 
-import numpy as np
 import torch
+from relation_attention import cue_side  # benchmarks/, the script's folder
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data.detection_utils import read_image
@@ -69,10 +69,8 @@ def _cue_related(dataset_name):
     """The cue: the end whose columns are one saturated colour."""
 
     def related(d, image):
-        left, right = image[:, :CUE_WIDTH], image[:, -CUE_WIDTH:]
-        spread = [np.ptp(side.reshape(-1, 3).mean(0)) for side in (left, right)]
         h, w = image.shape[:2]
-        box = [0, 0, CUE_WIDTH, h] if spread[0] > spread[1] else [w - CUE_WIDTH, 0, w, h]
+        box = [0, 0, CUE_WIDTH, h] if cue_side(image) == "left" else [w - CUE_WIDTH, 0, w, h]
         return [box] * len(d["annotations"])
 
     return related
@@ -130,18 +128,24 @@ def measure(predictor, dataset, related):
             s["all"].append(block_statistics(block, x, output)[0]["attention_distance"])
     capture.remove()
 
-    def ratio(a, b):
-        return sum(sums_[a]) / sum(sums_[b]) if sums_[b] and sum(sums_[b]) else None
+    return {name: _summary(s) for name, s in sums.items()}
 
-    out = {}
-    for name, sums_ in sums.items():
-        out[name] = {
-            "related": ratio("related", "related_u"),
-            "own": ratio("own", "own_u"),
-            "object_distance": statistics.fmean(sums_["obj"]) if sums_["obj"] else None,
-            "query_distance": statistics.fmean(sums_["all"]) if sums_["all"] else None,
-        }
-    return out
+
+def _summary(sums):
+    """One block's means: the summed shares over the summed uniform shares, mean distances."""
+
+    def ratio(share, uniform):
+        return sum(sums[share]) / sum(sums[uniform]) if sum(sums[uniform]) else None
+
+    def mean(key):
+        return statistics.fmean(sums[key]) if sums[key] else None
+
+    return {
+        "related": ratio("related", "related_u"),
+        "own": ratio("own", "own_u"),
+        "object_distance": mean("obj"),
+        "query_distance": mean("all"),
+    }
 
 
 def _fmt(values):

@@ -4,6 +4,7 @@ untrained lookup model (random weights, 2 validation images)."""
 import json
 import os
 
+import cv2
 import torch
 
 from detectron2.checkpoint import DetectionCheckpointer
@@ -12,7 +13,8 @@ from detectron2.modeling import build_model
 
 from nl_detectron.config import load_config
 from nl_detectron.data.lookup_shapes import END_WIDTH, IMAGE_WIDTH
-from tests.helpers import REPO_ROOT, load_script
+from nl_detectron.data.relation_shapes import CUE_WIDTH
+from tests.helpers import REPO_ROOT, cue_side, load_script
 
 CONFIG = os.path.join(REPO_ROOT, "configs", "demo", "faster_rcnn_R18_NL_lookup.yaml")
 
@@ -57,3 +59,13 @@ def test_the_table_of_an_untrained_model(tmp_path, capsys):
     # random embeddings: the shares are positive, the distances within [0, 2]
     assert block["related"] > 0 and block["own"] > 0
     assert 0 <= block["object_distance"] <= 2 and 0 <= block["query_distance"] <= 2
+
+
+def test_a_relational_object_is_related_to_the_cue_stripe():
+    related = load_script("benchmarks/object_attention.py").related_boxes("nl_relation_shapes_val")
+    for d in DatasetCatalog.get("nl_relation_shapes_val")[:5]:
+        image = cv2.imread(d["file_name"])
+        side, _ = cue_side(image)
+        h, w = image.shape[:2]
+        box = [0, 0, CUE_WIDTH, h] if side == "left" else [w - CUE_WIDTH, 0, w, h]
+        assert related(d, image) == [box] * len(d["annotations"])
